@@ -1,0 +1,124 @@
+//! What one probe or poll produced: typed results handed from the pollers to the recorder.
+//!
+//! Plain data. The request and response records are already redacted when they are built
+//! (by the TD client), so everything downstream may show them.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::reason::Reason;
+
+/// Where the time of one request went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Time to open the connection; `None` when a pooled connection was reused.
+    #[serde(with = "opt_secs")]
+    pub connect: Option<Duration>,
+    /// From sending to the response headers.
+    #[serde(with = "opt_secs")]
+    pub first_byte: Option<Duration>,
+    /// Reading the body.
+    #[serde(with = "opt_secs")]
+    pub body: Option<Duration>,
+    #[serde(with = "secs")]
+    pub total: Duration,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub url: String,
+    /// With secrets replaced by `<redacted>`.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ResponseRecord {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The start of the body, capped at [`BODY_EXCERPT`] bytes.
+    pub body: String,
+    pub body_bytes: usize,
+    pub truncated: bool,
+}
+
+pub const BODY_EXCERPT: usize = 4096;
+
+/// One request and what came back.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Exchange {
+    pub request: RequestRecord,
+    pub response: Option<ResponseRecord>,
+    pub timings: Timings,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// The result of one probe: success, or the one reason it failed for.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeOutcome {
+    pub at: SystemTime,
+    #[serde(serialize_with = "reason_label")]
+    pub reason: Option<Reason>,
+    pub status: Option<u16>,
+    /// Client-side latency, when a response came.
+    #[serde(with = "opt_secs")]
+    pub duration: Option<Duration>,
+    #[serde(with = "opt_secs")]
+    pub server_processing: Option<Duration>,
+    pub section: Option<String>,
+    /// `Some` only where the probe expects a section.
+    pub section_match: Option<bool>,
+    pub checks: Vec<Check>,
+    pub message: String,
+}
+
+impl ProbeOutcome {
+    pub fn success(&self) -> bool {
+        self.reason.is_none()
+    }
+}
+
+/// The result of one management poll.
+#[derive(Clone, Debug, Serialize)]
+pub struct PollOutcome {
+    pub at: SystemTime,
+    #[serde(serialize_with = "reason_label")]
+    pub reason: Option<Reason>,
+    pub status: Option<u16>,
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    /// A one-line summary: "12 new log entries", "7 fields".
+    pub message: String,
+}
+
+fn reason_label<S: serde::Serializer>(r: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.serialize_str(r.as_label()),
+        None => s.serialize_none(),
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+mod opt_secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The service metrics poller: `error_rate` and every other numeric field of the metrics endpoint.
+
+use std::time::{Instant, SystemTime};
+
+use super::{send_with_retry, Ctx, ServiceRef};
+use crate::config::ErrorRateUnit;
+use crate::outcome::{Exchange, PollOutcome};
+use crate::reason::Reason;
+use crate::td::mgmt;
+
+pub async fn run(
+    ctx: &Ctx,
+    svc: &ServiceRef,
+    service_id: &str,
+    unit: ErrorRateUnit,
+) -> (PollOutcome, Exchange) {
+    let start = Instant::now();
+    let req = mgmt::metrics_request(
+        &ctx.td.cdp_api_url,
+        &svc.parent_segment,
+        service_id,
+        &ctx.td.api_key,
+    );
+    let r = send_with_retry(ctx, svc, &req).await;
+    let mut out = PollOutcome {
+        at: SystemTime::now(),
+        reason: None,
+        status: r.sent.result.as_ref().ok().map(|x| x.status),
+        duration: start.elapsed(),
+        message: String::new(),
+    };
+    match r.ok() {
+        Err(f) => {
+            out.reason = Some(f.reason);
+            out.status = f.status.or(out.status);
+            out.message = f.message;
+        }
+        Ok(resp) => match mgmt::parse_metrics(&resp.body) {
+            Err(e) => {
+                out.reason = Some(Reason::InvalidResponse);
+                out.message = e.0;
+            }
+            Ok(m) => {
+                let ratio = m.error_rate.map(|v| match unit {
+                    ErrorRateUnit::Ratio => v,
+                    ErrorRateUnit::Percent => v / 100.0,
+                });
+                let ps = &svc.parent_segment;
+                ctx.metrics.set_error_rate(ps, &svc.name, ratio);
+                ctx.metrics.set_service_fields(ps, &svc.name, &m.fields);
+                ctx.metrics.set_service_latency(ps, &svc.name, &m.latencies);
+                out.message = format!(
+                    "error_rate {}, {} field(s){}",
+                    ratio.map_or("absent".into(), |r| format!("{r:.4}")),
+                    m.fields.len(),
+                    if m.dropped > 0 {
+                        format!(", {} dropped over the cap", m.dropped)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        },
+    }
+    if r.attempts > 1 {
+        out.message.push_str(&format!(" ({} attempts)", r.attempts));
+    }
+    out.duration = start.elapsed();
+    (out, r.sent.exchange)
+}

@@ -1,0 +1,161 @@
+//! The exporter's HTTP server (hyper 1.x): `/metrics`, the status page, health and reload.
+//!
+//! Reads what the recorder holds (metrics registry, history, current config) and never calls
+//! TD. Every refused request is counted in `td_pz_bad_requests_total`.
+
+pub mod page;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::metrics::BadRequest;
+
+pub const DEFAULT_RUNBOOK_URL: &str =
+    "https://github.com/treasure-data-community/td-pz-exporter/blob/main/docs/runbooks.md";
+
+pub struct WebState {
+    pub app: Arc<App>,
+    pub telemetry_path: String,
+    pub runbook_url: String,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+const PROM: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    let q = req.uri().query()?;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
+    let app = &state.app;
+    let method_not_allowed = |allow: &'static str| {
+        app.metrics.bad_request(BadRequest::Method);
+        let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+        r
+    };
+    if path == state.telemetry_path {
+        if !get {
+            return method_not_allowed("GET, HEAD");
+        }
+        return respond(StatusCode::OK, PROM, app.metrics.render());
+    }
+    match path.as_str() {
+        "/-/healthy" => respond(StatusCode::OK, TEXT, "Healthy\n"),
+        "/-/ready" => {
+            if app.is_ready() {
+                respond(StatusCode::OK, TEXT, "Ready\n")
+            } else {
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
+                    "Not ready: the configuration is not applied yet\n",
+                )
+            }
+        }
+        "/-/reload" => {
+            if *req.method() != Method::POST {
+                return method_not_allowed("POST");
+            }
+            match app.reload().await {
+                Ok(stats) => respond(
+                    StatusCode::OK,
+                    TEXT,
+                    format!(
+                        "configuration reloaded: {} job(s) started, {} kept, {} stopped\n",
+                        stats.started, stats.kept, stats.stopped
+                    ),
+                ),
+                Err(e) => respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    TEXT,
+                    format!("reload failed, the previous configuration keeps running:\n{e}\n"),
+                ),
+            }
+        }
+        "/" | "/target" | "/config" | "/status.json" if !get => method_not_allowed("GET, HEAD"),
+        "/" => respond(StatusCode::OK, HTML, page::index(&state)),
+        "/status.json" => respond(StatusCode::OK, JSON, page::status_json(&state)),
+        "/config" => respond(StatusCode::OK, HTML, page::config(&state)),
+        "/target" => match query_param(&req, "id").and_then(|id| page::target(&state, &id)) {
+            Some(html) => respond(StatusCode::OK, HTML, html),
+            None => {
+                app.metrics.bad_request(BadRequest::NotFound);
+                respond(StatusCode::NOT_FOUND, HTML, page::not_found(&state))
+            }
+        },
+        _ => {
+            app.metrics.bad_request(BadRequest::NotFound);
+            respond(
+                StatusCode::NOT_FOUND,
+                TEXT,
+                "not found: see / for the status page and /metrics\n",
+            )
+        }
+    }
+}
+
+/// Serves until `stop` is cancelled, then lets open connections finish (up to 5 s).
+pub async fn serve(listener: TcpListener, state: Arc<WebState>, stop: CancellationToken) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let st = state.clone();
+        let svc = service_fn(move |req| {
+            let st = st.clone();
+            async move { Ok::<_, Infallible>(handle(st, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(10))
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+}
