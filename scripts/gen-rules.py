@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""Generate the Prometheus recording and alerting rules of td-pz-exporter.
+
+    python3 scripts/gen-rules.py                      # (re)write alerts/td-pz-rules.yaml
+    python3 scripts/gen-rules.py --check              # exit 1 with a diff if the checked-in file is stale
+    python3 scripts/gen-rules.py --profile=test --out=/tmp/td-pz-rules.test.yaml
+    python3 scripts/gen-rules.py --route-cases        # one amtool routing case per alert (check-alerts.sh)
+    python3 scripts/gen-rules.py --list-alerts        # the alert names, one a line
+
+alerts/td-pz-rules.yaml is what users load into Prometheus. Never edit it by hand: change the
+constants below (every threshold and SLO target lives here, nowhere else) and run this script.
+
+Profiles:
+  default  the production rules: alerts/td-pz-rules.yaml.
+  test     the same rules, expressions and thresholds, for the end-to-end test only: every `for:` is
+           capped at TEST_FOR_CAP (15s) and every rule group is evaluated every TEST_GROUP_INTERVAL (5s),
+           so an alert fires within seconds of the fault the simulator injects. Never load it in
+           production. Nothing else differs (see docs/runbooks.md, "Test profile").
+
+Only the Python 3 standard library is used, so the e2e test can call this script anywhere.
+"""
+
+import argparse
+import difflib
+import os
+import sys
+
+# =====================================================================================================
+# Thresholds and SLO targets: the one place to change them.
+# =====================================================================================================
+
+# The Prometheus job that scrapes the exporter (`up{job=...}`). Change it if you scrape under another name.
+JOB = "td-pz-exporter"
+
+# Availability SLO: 99.5% of synthetic probes pass every check (status, shape, section, outputs, latency),
+# measured from td_pz_probes_total and td_pz_probe_failures_total.
+AVAILABILITY_SLO = 0.995
+
+# Latency SLO: 99% of completed probes finish in under 0.5 s (client side). The threshold must be a bucket
+# boundary of td_pz_probe_duration_seconds (the exporter has 0.25, 0.5 and 1 s), spelled as in `le`.
+LATENCY_SLO = 0.99
+LATENCY_SLO_BUCKET = "0.5"
+
+# TdPzProbeLatencyHigh: the 5m p95 of probe latency above this many seconds.
+PROBE_P95_THRESHOLD_SECONDS = 0.5
+
+# TD-reported error ratio (td_pz_service_error_rate, 0..1).
+ERROR_RATE_WARNING = 0.05   # TdPzErrorRateHigh (warning)
+ERROR_RATE_CRITICAL = 0.15  # TdPzErrorRateCritical (critical)
+
+# TdPzFallbackShareHigh: share of section "fallback" or "__other__" among logged responses.
+FALLBACK_SECTIONS = ["fallback", "__other__"]
+FALLBACK_SHARE_THRESHOLD = 0.5
+
+# TdPzSectionShareDrift: absolute change of a section's 5m average share against the same time a day ago.
+SECTION_DRIFT_THRESHOLD = 0.2
+SECTION_DRIFT_OFFSET = "1d"
+
+# TD's documented limit: 100 requests/s per personalization service; warn at 80% of it.
+TD_RATE_LIMIT_RPS = 100
+TD_RATE_LIMIT_WARNING_RATIO = 0.8
+
+# TdPzPollerStale: a poller's last success older than this (3 intervals of the default 1-minute metrics
+# schedule; the probe and logs pollers run every 30 s). Also the exporter uptime needed before it can fire,
+# so a freshly started exporter whose first polls are still pending stays quiet.
+POLLER_STALE_SECONDS = 180
+STALE_POLLERS = ["probe", "metrics", "logs"]
+
+# Multi-window, multi-burn-rate alerts (Google SRE workbook, chapter 5, for a 30-day SLO window):
+# (burn rate, long window, short window). Fast = page, slow = ticket.
+BURN_FAST = [(14.4, "1h", "5m"), (6, "6h", "30m")]
+BURN_SLOW = [(3, "1d", "2h"), (1, "3d", "6h")]
+SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+
+# `for:` of each alert, in seconds.
+FOR = {
+    "TdPzExporterDown": 120,
+    "TdPzExporterAbsent": 300,
+    "TdPzPollerStale": 60,
+    "TdPzConfigReloadFailed": 60,
+    "TdPzScheduleSkipping": 60,
+    "TdPzApiKeyRejected": 60,
+    "TdPzServiceNotFound": 120,
+    "TdPzServiceUnavailable": 300,
+    "TdPzRateLimited": 300,
+    "TdPzProbeFailing": 300,
+    "TdPzWrongSection": 300,
+    "TdPzMissingOutputs": 300,
+    "TdPzProbeLatencyHigh": 600,
+    "TdPzErrorRateHigh": 600,
+    "TdPzErrorRateCritical": 300,
+    "TdPzFallbackShareHigh": 900,
+    "TdPzSectionShareDrift": 1800,
+    "TdPzTrafficNearRateLimit": 600,
+    "TdPzAvailabilityBudgetBurnFast": 120,
+    "TdPzAvailabilityBudgetBurnSlow": 900,
+    "TdPzLatencyBudgetBurnFast": 120,
+    "TdPzLatencyBudgetBurnSlow": 900,
+}
+
+# Evaluation interval of the rule groups.
+RECORDING_INTERVAL = "30s"
+ALERT_INTERVAL = "30s"
+
+# The test profile (end-to-end test only).
+TEST_FOR_CAP = 15
+TEST_GROUP_INTERVAL = "5s"
+
+# Links put into every alert.
+RUNBOOK_BASE = "https://github.com/treasure-data-community/td-pz-exporter/blob/main/docs/runbooks.md"
+GRAFANA_URL = "http://localhost:3000"
+DASHBOARD_OVERVIEW = GRAFANA_URL + "/d/td-pz-overview"
+DASHBOARD_SERVICE = (GRAFANA_URL + "/d/td-pz-service?var-pz_service={{ $labels.pz_service }}"
+                     "&var-parent_segment={{ $labels.parent_segment }}")
+
+# Which Alertmanager receiver each severity must reach (alerts/alertmanager.yml; checked by --route-cases).
+RECEIVER_FOR_SEVERITY = {"critical": "pager", "warning": "chat", "info": "email-or-nothing"}
+
+# =====================================================================================================
+
+SVC = "parent_segment, pz_service"
+INST_SVC = "job, instance, parent_segment, pz_service"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(ROOT, "alerts", "td-pz-rules.yaml")
+
+
+def num(x):
+    """A number as PromQL and people write it: 0.005, 14.4, 80."""
+    return format(round(x, 10), "g")
+
+
+def pct(x):
+    return num(x * 100) + "%"
+
+
+def dur(seconds):
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+AVAILABILITY_BUDGET = round(1 - AVAILABILITY_SLO, 10)
+LATENCY_BUDGET = round(1 - LATENCY_SLO, 10)
+RATE_WARNING_RPS = round(TD_RATE_LIMIT_RPS * TD_RATE_LIMIT_WARNING_RATIO, 10)
+
+
+# ----------------------------------------------------------------------------------------- recording rules
+
+def recording_rules():
+    rules = []
+    for w in SLO_WINDOWS:
+        rules.append({
+            "record": f"pz_service:td_pz_probe_errors:ratio_rate{w}",
+            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{w}]))\n"
+                     f"/\n"
+                     f"sum by ({SVC}) (rate(td_pz_probes_total[{w}]))"),
+        })
+    for w in SLO_WINDOWS:
+        rules.append({
+            "record": f"pz_service:td_pz_probe_slow:ratio_rate{w}",
+            "expr": (f"(\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))\n"
+                     f"  -\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{w}]))\n"
+                     f")\n"
+                     f"/\n"
+                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))"),
+        })
+    rules.append({
+        "record": "pz_service:td_pz_probe_availability:ratio_rate5m",
+        "expr": "1 - pz_service:td_pz_probe_errors:ratio_rate5m",
+    })
+    for q, name in (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")):
+        rules.append({
+            "record": f"pz_service:td_pz_probe_duration_seconds:{name}_5m",
+            "expr": f"histogram_quantile({q}, sum by ({SVC}, le) (rate(td_pz_probe_duration_seconds_bucket[5m])))",
+        })
+    rules.append({
+        "record": "pz_service:td_pz_service_error_rate:avg5m",
+        "expr": f"avg by ({SVC}) (avg_over_time(td_pz_service_error_rate[5m]))",
+    })
+    rules.append({
+        "record": "pz_service_section:td_pz_section_share:avg5m",
+        "expr": f"avg by ({SVC}, section) (avg_over_time(td_pz_section_share[5m]))",
+    })
+    return rules
+
+
+# ------------------------------------------------------------------------------------------------- alerts
+
+def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
+    labels = {"severity": severity}
+    labels.update(extra_labels or {})
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": FOR[name],
+        "labels": labels,
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}",
+            "dashboard_url": dashboard,
+        },
+    }
+
+
+def failures_increase(reason_matcher, window="5m", metrics=("td_pz_probe_failures_total", "td_pz_poll_failures_total")):
+    """`sum by (...) (increase(M{reason...}[w])) > 0`, or-ed over the probe and poll failure counters."""
+    parts = [f"sum by ({INST_SVC}) (increase({m}{{reason{reason_matcher}}}[{window}])) > 0" for m in metrics]
+    return "\nor\n".join(parts)
+
+
+# "product_recommendations (parent segment 394649)"; just the service name where parent_segment is empty
+# (a p13n service configured without one: the exporter's empty label is no label in Prometheus).
+WHERE = "{{ $labels.pz_service }}{{ with $labels.parent_segment }} (parent segment {{ . }}){{ end }}"
+
+
+def exporter_alerts():
+    return [
+        alert("TdPzExporterDown", f'up{{job="{JOB}"}} == 0', "critical",
+              "td-pz-exporter {{ $labels.instance }} is down",
+              "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}). Nothing this exporter "
+              "measures is current; the alerts that depend on it are inhibited until it is back.",
+              dashboard=DASHBOARD_OVERVIEW),
+        alert("TdPzExporterAbsent", f'absent(up{{job="{JOB}"}})', "critical",
+              f'No target of job "{JOB}" is scraped',
+              f'Prometheus has no target for job="{JOB}": the scrape configuration or service discovery lost '
+              "the exporter, so no personalization service is monitored.",
+              dashboard=DASHBOARD_OVERVIEW),
+        alert("TdPzPollerStale",
+              (f'(time() - td_pz_poll_last_success_timestamp_seconds{{poller=~"{"|".join(STALE_POLLERS)}"}}) > {POLLER_STALE_SECONDS}\n'
+               f"and on (job, instance)\n"
+               f"(time() - process_start_time_seconds) > {POLLER_STALE_SECONDS}"),
+              "warning",
+              "The {{ $labels.poller }} poller of {{ $labels.pz_service }} has not succeeded for {{ $value | humanizeDuration }}",
+              "The last successful {{ $labels.poller }} poll of " + WHERE + " on {{ $labels.instance }} was "
+              "{{ $value | humanizeDuration }} ago (threshold " + dur(POLLER_STALE_SECONDS) + ", 3 intervals of "
+              "the default schedules). Its metrics are stale.",
+              dashboard=DASHBOARD_OVERVIEW),
+        alert("TdPzConfigReloadFailed", "td_pz_config_last_reload_successful == 0", "warning",
+              "td-pz-exporter {{ $labels.instance }} failed to reload its configuration",
+              "The last reload (SIGHUP or POST /-/reload) of {{ $labels.instance }} failed; it keeps running with "
+              "the previous configuration. Run td-pz-exporter --config.check to see every problem with its line.",
+              dashboard=DASHBOARD_OVERVIEW),
+        alert("TdPzScheduleSkipping", "increase(td_pz_schedule_skipped_total[10m]) > 0", "info",
+              "{{ $labels.poller }} runs of {{ $labels.pz_service }} are being skipped",
+              "{{ $value | humanize }} scheduled {{ $labels.poller }} runs of " + WHERE + " were skipped in the "
+              "last 10m because the previous run was still going. The schedule is tighter than one run takes "
+              "(slow responses, retries, timeouts).",
+              dashboard=DASHBOARD_OVERVIEW),
+    ]
+
+
+def api_alerts():
+    return [
+        alert("TdPzApiKeyRejected", failures_increase('=~"unauthorized|forbidden"'), "critical",
+              "TD rejects the API key used for {{ $labels.pz_service }} (401/403)",
+              "{{ $value | humanize }} requests for " + WHERE + " were answered 401 Unauthorized or 403 "
+              "Forbidden in the last 5m. The key was rotated or revoked, or lacks CDP access.",
+              ),
+        alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
+              "TD does not know personalization service {{ $labels.pz_service }} (404)",
+              "{{ $value | humanize }} requests for " + WHERE + " were answered 404 Not Found in the last 5m. "
+              "Verify the service name and the parent segment id; the service may have been deleted or renamed.",
+              ),
+        alert("TdPzServiceUnavailable", failures_increase('="unavailable"'), "critical",
+              "Personalization service {{ $labels.pz_service }} is unavailable (503)",
+              "{{ $value | humanize }} requests for " + WHERE + " were answered 503 Service Unavailable in the "
+              "last 5m. Check the RT configuration status of the parent segment.",
+              ),
+        alert("TdPzRateLimited",
+              failures_increase('="rate_limited"') + "\nor\n"
+              + f'sum by ({INST_SVC}) (increase(td_pz_api_requests_total{{code="429"}}[5m])) > 0',
+              "warning",
+              "TD rate-limits requests for {{ $labels.pz_service }} (429)",
+              "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
+              f"last 5m. TD allows {TD_RATE_LIMIT_RPS} requests/s per service; the exporter backs off, but the "
+              "service itself may be at its limit.",
+              ),
+    ]
+
+
+def probe_alerts():
+    status_of_probe = ('{{ with printf "td_pz_probe_http_status_code{parent_segment=%q,pz_service=%q,probe=%q}" '
+                       "$labels.parent_segment $labels.pz_service $labels.probe | query }}"
+                       "{{ . | first | value }}{{ else }}unknown{{ end }}")
+    section_of_probe = ('{{ with printf "td_pz_probe_section_info{parent_segment=%q,pz_service=%q,probe=%q}" '
+                        "$labels.parent_segment $labels.pz_service $labels.probe | query }}"
+                        '{{ . | first | label "section" }}{{ else }}unknown{{ end }}')
+    return [
+        alert("TdPzProbeFailing", "td_pz_probe_success == 0", "warning",
+              "Probe {{ $labels.probe }} of {{ $labels.pz_service }} is failing",
+              "The synthetic probe {{ $labels.probe }} against " + WHERE + " keeps failing a check "
+              "(last HTTP status " + status_of_probe + "). The "
+              "reason is on the exporter status page and in td_pz_probe_failures_total.",
+              ),
+        alert("TdPzWrongSection",
+              ("td_pz_probe_section_match == 0\n"
+               "and on (job, instance, parent_segment, pz_service, probe)\n"
+               "td_pz_probe_http_status_code == 200"),
+              "warning",
+              "Probe {{ $labels.probe }} of {{ $labels.pz_service }} gets the wrong section",
+              "The persona of probe {{ $labels.probe }} against " + WHERE + " is served section \""
+              + section_of_probe + "\" instead of its expect_section. Segment rules, section order or the "
+              "persona's attributes changed.",
+              ),
+        alert("TdPzMissingOutputs",
+              f'sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{reason="missing_output"}}[10m])) > 0',
+              "warning",
+              "Probe {{ $labels.probe }} of {{ $labels.pz_service }} gets responses without expected outputs",
+              "{{ $value | humanize }} responses to probe {{ $labels.probe }} against " + WHERE + " in the last "
+              "10m lacked an output listed in expect_outputs. An output or attribute was removed from the "
+              "service, or the persona no longer qualifies for it.",
+              ),
+        alert("TdPzProbeLatencyHigh",
+              f"pz_service:td_pz_probe_duration_seconds:p95_5m > {num(PROBE_P95_THRESHOLD_SECONDS)}",
+              "warning",
+              "p95 probe latency of {{ $labels.pz_service }} is {{ $value | humanizeDuration }}",
+              "The 95th percentile of probe latency against " + WHERE + " over 5m is {{ $value | humanizeDuration }}, "
+              f"above {num(PROBE_P95_THRESHOLD_SECONDS)}s (latency SLO: {pct(LATENCY_SLO)} of probes under "
+              f"{LATENCY_SLO_BUCKET}s). Compare td_pz_probe_server_processing_seconds to tell TD processing from "
+              "network time.",
+              ),
+    ]
+
+
+def service_alerts():
+    fallback = "|".join(FALLBACK_SECTIONS)
+    share_now = ('{{ with printf "pz_service_section:td_pz_section_share:avg5m{parent_segment=%q,pz_service=%q,section=%q}" '
+                 "$labels.parent_segment $labels.pz_service $labels.section | query }}"
+                 "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}")
+    return [
+        alert("TdPzErrorRateHigh", f"td_pz_service_error_rate > {num(ERROR_RATE_WARNING)}", "warning",
+              "TD reports {{ $value | humanizePercentage }} errors for {{ $labels.pz_service }}",
+              "The error_rate TD reports for " + WHERE + " is {{ $value | humanizePercentage }}, above "
+              f"{pct(ERROR_RATE_WARNING)}. Real users get errors or fallback content.",
+              ),
+        alert("TdPzErrorRateCritical", f"td_pz_service_error_rate > {num(ERROR_RATE_CRITICAL)}", "critical",
+              "TD reports {{ $value | humanizePercentage }} errors for {{ $labels.pz_service }}",
+              "The error_rate TD reports for " + WHERE + " is {{ $value | humanizePercentage }}, above "
+              f"{pct(ERROR_RATE_CRITICAL)}. A large part of real users get errors or fallback content.",
+              ),
+        alert("TdPzFallbackShareHigh",
+              f'td_pz_section_share{{section=~"{fallback}"}} > {num(FALLBACK_SHARE_THRESHOLD)}',
+              "warning",
+              "Section {{ $labels.section }} gets {{ $value | humanizePercentage }} of {{ $labels.pz_service }} responses",
+              "{{ $value | humanizePercentage }} of the logged responses of " + WHERE + " in the last "
+              "section_share_window were in section {{ $labels.section }} (threshold "
+              f"{pct(FALLBACK_SHARE_THRESHOLD)}). Users fall through to default content.",
+              ),
+        alert("TdPzSectionShareDrift",
+              (f"abs(\n"
+               f"  pz_service_section:td_pz_section_share:avg5m\n"
+               f"  -\n"
+               f"  pz_service_section:td_pz_section_share:avg5m offset {SECTION_DRIFT_OFFSET}\n"
+               f") > {num(SECTION_DRIFT_THRESHOLD)}"),
+              "info",
+              "The share of section {{ $labels.section }} of {{ $labels.pz_service }} moved by {{ $value | humanizePercentage }} in "
+              + SECTION_DRIFT_OFFSET,
+              "The 5m share of section {{ $labels.section }} among responses of " + WHERE + " is now "
+              + share_now + ", {{ $value | humanizePercentage }} away from " + SECTION_DRIFT_OFFSET + " ago "
+              f"(threshold {pct(SECTION_DRIFT_THRESHOLD)}). Expected after a segment or campaign change; "
+              "otherwise check segment refreshes and RT attributes.",
+              ),
+        alert("TdPzTrafficNearRateLimit",
+              f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
+              "warning",
+              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near TD's limit of "
+              f"{TD_RATE_LIMIT_RPS}",
+              "TD reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
+              f"of the documented limit of {TD_RATE_LIMIT_RPS} requests/s per service. Above it clients get 429.",
+              ),
+    ]
+
+
+def burn_expr(ratio, budget, pairs):
+    legs = []
+    for factor, long_w, short_w in pairs:
+        t = f"({num(factor)} * {num(budget)})"
+        legs.append(f"(\n"
+                    f"  pz_service:{ratio}:ratio_rate{long_w} > {t}\n"
+                    f"  and\n"
+                    f"  pz_service:{ratio}:ratio_rate{short_w} > {t}\n"
+                    f")")
+    return "\nor\n".join(legs)
+
+
+def burn_text(pairs):
+    return ", or ".join(f"{num(f)}x over {lw} and {sw}" for f, lw, sw in pairs)
+
+
+def slo_alerts():
+    out = []
+    for kind, ratio, budget, slo_text, what in (
+        ("Availability", "td_pz_probe_errors", AVAILABILITY_BUDGET,
+         f"{pct(AVAILABILITY_SLO)} of probes pass", "Failed probes are"),
+        ("Latency", "td_pz_probe_slow", LATENCY_BUDGET,
+         f"{pct(LATENCY_SLO)} of probes under {LATENCY_SLO_BUCKET}s", "Probes slower than " + LATENCY_SLO_BUCKET + "s are"),
+    ):
+        for speed, pairs, severity in (("Fast", BURN_FAST, "critical"), ("Slow", BURN_SLOW, "warning")):
+            name = f"TdPz{kind}BudgetBurn{speed}"
+            out.append(alert(
+                name, burn_expr(ratio, budget, pairs), severity,
+                f"{{{{ $labels.pz_service }}}} is burning its {kind.lower()} error budget {'fast' if speed == 'Fast' else 'steadily'}",
+                what + " {{ $value | humanizePercentage }} of the probes of " + WHERE + " over the long window. "
+                f"The error budget of the SLO ({slo_text}) burns faster than the sustainable rate by at least "
+                f"{burn_text(pairs)}.",
+                extra_labels={"slo": kind.lower()},
+            ))
+    return out
+
+
+def groups(profile):
+    gs = [
+        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules()},
+        {"name": "td-pz-exporter", "interval": ALERT_INTERVAL, "rules": exporter_alerts()},
+        {"name": "td-pz-api", "interval": ALERT_INTERVAL, "rules": api_alerts()},
+        {"name": "td-pz-probes", "interval": ALERT_INTERVAL, "rules": probe_alerts()},
+        {"name": "td-pz-service", "interval": ALERT_INTERVAL, "rules": service_alerts()},
+        {"name": "td-pz-slo", "interval": ALERT_INTERVAL, "rules": slo_alerts()},
+    ]
+    names = [r["alert"] for g in gs for r in g["rules"] if "alert" in r]
+    assert sorted(names) == sorted(FOR), "FOR must list exactly the alerts"
+    for g in gs:
+        if profile == "test":
+            g["interval"] = TEST_GROUP_INTERVAL
+        for r in g["rules"]:
+            if "for" in r:
+                secs = min(r["for"], TEST_FOR_CAP) if profile == "test" else r["for"]
+                r["for"] = dur(secs)
+    return gs
+
+
+# --------------------------------------------------------------------------------------------------- YAML
+# A tiny emitter, so that the script needs nothing beyond the standard library and the output stays
+# readable: multi-line expressions as literal blocks, everything else plain or single-quoted.
+
+PLAIN_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-")
+
+
+def scalar(s, indent):
+    s = str(s)
+    if "\n" in s:
+        pad = " " * indent
+        return "|-\n" + "\n".join(pad + line if line else "" for line in s.split("\n"))
+    if s and set(s) <= PLAIN_OK and not s[0] in "-:" and s.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "~"):
+        try:
+            float(s)
+        except ValueError:
+            return s
+    return "'" + s.replace("'", "''") + "'"
+
+
+def emit(profile):
+    out = [HEADER_TEST if profile == "test" else HEADER, "groups:"]
+    for g in groups(profile):
+        out.append(f"  - name: {scalar(g['name'], 0)}")
+        out.append(f"    interval: {g['interval']}")
+        out.append("    rules:")
+        for r in g["rules"]:
+            first = True
+            for key in ("record", "alert", "expr", "for", "labels", "annotations"):
+                if key not in r:
+                    continue
+                lead = "      - " if first else "        "
+                first = False
+                if isinstance(r[key], dict):
+                    out.append(f"{lead}{key}:")
+                    for k, v in r[key].items():
+                        out.append(f"          {k}: {scalar(v, 12)}")
+                else:
+                    out.append(f"{lead}{key}: {scalar(r[key], 10)}")
+    return "\n".join(out) + "\n"
+
+
+def header_lines():
+    return f"""\
+# Recording and alerting rules of td-pz-exporter.
+#
+# GENERATED by scripts/gen-rules.py: do not edit; change the constants at the top of that script and run
+#   python3 scripts/gen-rules.py            (writes this file)
+#   python3 scripts/gen-rules.py --check    (what CI runs: fails with a diff when this file is stale)
+# Unit tests: alerts/tests/*.yaml (promtool test rules); everything: scripts/check-alerts.sh.
+# Runbooks: docs/runbooks.md, one section per alert (annotation runbook_url).
+#
+# Load it in prometheus.yml (`rule_files: [td-pz-rules.yaml]`) and scrape the exporter as job="{JOB}".
+#
+# SLOs (30-day window, measured by the synthetic probes):
+#   availability  {pct(AVAILABILITY_SLO)} of probes pass every check        (error budget {num(AVAILABILITY_BUDGET)})
+#   latency       {pct(LATENCY_SLO)} of completed probes under {LATENCY_SLO_BUCKET}s (bucket le="{LATENCY_SLO_BUCKET}", budget {num(LATENCY_BUDGET)})
+#   burn-rate alerts (Google SRE workbook): fast/page {burn_text(BURN_FAST)};
+#                                           slow/ticket {burn_text(BURN_SLOW)}
+# Thresholds:
+#   TD error_rate          warning > {pct(ERROR_RATE_WARNING)}, critical > {pct(ERROR_RATE_CRITICAL)}
+#   probe latency p95      > {num(PROBE_P95_THRESHOLD_SECONDS)}s
+#   fallback share         section=~"{'|'.join(FALLBACK_SECTIONS)}" > {pct(FALLBACK_SHARE_THRESHOLD)}
+#   section share drift    > {pct(SECTION_DRIFT_THRESHOLD)} (absolute) against offset {SECTION_DRIFT_OFFSET}
+#   traffic                > {num(RATE_WARNING_RPS)} requests/s ({pct(TD_RATE_LIMIT_WARNING_RATIO)} of TD's {TD_RATE_LIMIT_RPS}/s per service)
+#   poller stale           last success older than {dur(POLLER_STALE_SECONDS)} (pollers {', '.join(STALE_POLLERS)})
+#
+# Test profile: `python3 scripts/gen-rules.py --profile=test --out=PATH` writes the same rules with every
+# `for:` capped at {TEST_FOR_CAP}s and every group evaluated every {TEST_GROUP_INTERVAL}, for the end-to-end test only."""
+
+
+HEADER = header_lines()
+HEADER_TEST = ("# TEST PROFILE: every `for:` capped at %ds, groups evaluated every %s. For the end-to-end test\n"
+               "# only; never load this in production. Users load alerts/td-pz-rules.yaml.\n#\n"
+               % (TEST_FOR_CAP, TEST_GROUP_INTERVAL)) + header_lines()
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+def route_cases():
+    """One line per alert: `<receiver> <label>=<value>...`, for `amtool config routes test`."""
+    lines = []
+    for g in groups("default"):
+        for r in g["rules"]:
+            if "alert" not in r:
+                continue
+            labels = {"alertname": r["alert"], **r["labels"],
+                      "parent_segment": "394649", "pz_service": "product_recommendations"}
+            lines.append(RECEIVER_FOR_SEVERITY[r["labels"]["severity"]] + " "
+                         + " ".join(f"{k}={v}" for k, v in labels.items()))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", choices=["default", "test"], default="default")
+    ap.add_argument("--out", help=f"output file, '-' for stdout (default {os.path.relpath(DEFAULT_OUT, ROOT)})")
+    ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 with a diff if different")
+    ap.add_argument("--route-cases", action="store_true", help="print one amtool routing case per alert")
+    ap.add_argument("--list-alerts", action="store_true", help="print the alert names")
+    a = ap.parse_args()
+
+    if a.route_cases:
+        sys.stdout.write(route_cases())
+        return 0
+    if a.list_alerts:
+        for g in groups("default"):
+            for r in g["rules"]:
+                if "alert" in r:
+                    print(r["alert"])
+        return 0
+
+    text = emit(a.profile)
+    out = a.out or DEFAULT_OUT
+    if a.check:
+        if out == "-":
+            ap.error("--check needs a file")
+        try:
+            with open(out, encoding="utf-8") as f:
+                current = f.read()
+        except FileNotFoundError:
+            current = ""
+        if current != text:
+            sys.stdout.writelines(difflib.unified_diff(
+                current.splitlines(True), text.splitlines(True),
+                fromfile=f"{out} (checked in)", tofile=f"{out} (generated, profile {a.profile})"))
+            print(f"gen-rules: {out} is stale; run: python3 scripts/gen-rules.py"
+                  + (f" --profile={a.profile}" if a.profile != "default" else "")
+                  + (f" --out={a.out}" if a.out else ""), file=sys.stderr)
+            return 1
+        print(f"gen-rules: {out} is up to date")
+        return 0
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"gen-rules: wrote {out} (profile {a.profile})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
