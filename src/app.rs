@@ -288,10 +288,7 @@ impl App {
             let (me, s, id) = (me.clone(), s.clone(), id.clone());
             Box::pin(async move {
                 if let Some(app) = me.upgrade() {
-                    let Some(ctx) = app.ctx() else { return };
-                    let sref = service_ref(&s);
-                    let (out, ex) = poll::metrics::run(&ctx, &sref, &id, s.error_rate_unit).await;
-                    app.record_poll(Poller::Metrics, &sref, &out, ex);
+                    app.run_metrics(&s, &id).await;
                 }
             })
         });
@@ -310,11 +307,7 @@ impl App {
             let (me, s, id) = (me.clone(), s.clone(), id.clone());
             Box::pin(async move {
                 if let Some(app) = me.upgrade() {
-                    let Some(ctx) = app.ctx() else { return };
-                    let sref = service_ref(&s);
-                    let cap = SectionCap::new(s.sections.as_deref(), s.max_sections);
-                    let (out, ex) = poll::logs::run(&ctx, &sref, &id, cap).await;
-                    app.record_poll(Poller::Logs, &sref, &out, ex);
+                    app.run_logs(&s, &id).await;
                 }
             })
         });
@@ -393,6 +386,25 @@ impl App {
         );
         self.history
             .record_probe(ps, name, &probe.name, &out, exchange);
+        Some(out)
+    }
+
+    /// Polls a service's metrics endpoint now and records the outcome.
+    pub async fn run_metrics(&self, s: &Service, service_id: &str) -> Option<PollOutcome> {
+        let ctx = self.ctx()?;
+        let sref = service_ref(s);
+        let (out, ex) = poll::metrics::run(&ctx, &sref, service_id, s.error_rate_unit).await;
+        self.record_poll(Poller::Metrics, &sref, &out, ex);
+        Some(out)
+    }
+
+    /// Polls a service's logs endpoint now and records the outcome.
+    pub async fn run_logs(&self, s: &Service, service_id: &str) -> Option<PollOutcome> {
+        let ctx = self.ctx()?;
+        let sref = service_ref(s);
+        let cap = SectionCap::new(s.sections.as_deref(), s.max_sections);
+        let (out, ex) = poll::logs::run(&ctx, &sref, service_id, cap).await;
+        self.record_poll(Poller::Logs, &sref, &out, ex);
         Some(out)
     }
 
