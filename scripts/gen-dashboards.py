@@ -736,8 +736,8 @@ def service_detail(runbook_url: str) -> dict:
     panels.append(timeseries(
         lay, "TD-reported latency",
         "p50 / p95 / p99 and mean latency from the service's metrics endpoint "
-        "(td_pz_service_latency_seconds, label quantile), i.e. TD's view of its own processing time.",
-        targets(("td_pz_service_latency_seconds{%s}" % SVC, "{{pz_service}} {{quantile}}")),
+        "(td_pz_service_latency_seconds, label stat), i.e. TD's view of its own processing time.",
+        targets(("td_pz_service_latency_seconds{%s}" % SVC, "{{pz_service}} {{stat}}")),
         "s", minv=0))
     panels.append(table(
         lay, "TD-reported metrics (all fields)",

@@ -369,7 +369,7 @@ impl App {
                 reason = reason.as_label(),
                 status = out.status.unwrap_or(0),
                 latency_ms = took.as_millis() as u64,
-                message = %out.message,
+                detail = %out.message,
                 "probe failed"
             );
         }
@@ -425,11 +425,11 @@ impl App {
                 reason = reason.as_label(),
                 status = out.status.unwrap_or(0),
                 latency_ms = out.duration.as_millis() as u64,
-                message = %out.message,
+                detail = %out.message,
                 "poll failed"
             );
         } else {
-            tracing::debug!(pz_service = %name, poller = poller.as_label(), message = %out.message, "poll done");
+            tracing::debug!(pz_service = %name, poller = poller.as_label(), detail = %out.message, "poll done");
         }
         self.history
             .record_poll(poller, ps, name, out, Some(exchange));

@@ -198,7 +198,8 @@ impl Metrics {
 
             service_error_rate: gauge("td_pz_service_error_rate", "error_rate from the service metrics endpoint, as a ratio 0..1.", SVC),
             service_metric: gauge("td_pz_service_metric", "Other numeric fields of the service metrics endpoint, by dotted path.", &with(SVC, "field")),
-            service_latency: gauge("td_pz_service_latency_seconds", "Latency reported by the service metrics endpoint, in seconds.", &with(SVC, "quantile")),
+            // `stat`, not `quantile`: that label is reserved for summaries, and promtool refuses it on a gauge.
+            service_latency: gauge("td_pz_service_latency_seconds", "Latency reported by the service metrics endpoint, in seconds, by stat (p50, p95, p99, avg).", &with(SVC, "stat")),
 
             log_entries: counter("td_pz_log_entries_total", "Log entries seen, each counted once.", &with(SVC, "section")),
             section_share: gauge("td_pz_section_share", "Share of each section among log entries in the section share window.", &with(SVC, "section")),
@@ -467,7 +468,7 @@ impl Metrics {
         }
     }
 
-    /// Sets `td_pz_service_latency_seconds` to exactly `latencies` (quantile label, seconds).
+    /// Sets `td_pz_service_latency_seconds` to exactly `latencies` (`stat` label, seconds).
     pub fn set_service_latency(&self, ps: &str, svc: &str, latencies: &[(&'static str, f64)]) {
         let now: BTreeSet<&'static str> = latencies.iter().map(|(q, _)| *q).collect();
         let gone: Vec<&'static str> = self.own(ps, svc, |o| {

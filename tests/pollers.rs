@@ -66,11 +66,11 @@ async fn service_metrics_equal_what_was_served_and_vanish_with_it() {
         Some(1000.0)
     );
     assert_eq!(
-        value(&t, "td_pz_service_latency_seconds", &[("quantile", "0.95")]),
+        value(&t, "td_pz_service_latency_seconds", &[("stat", "p95")]),
         Some(0.12)
     );
     assert_eq!(
-        value(&t, "td_pz_service_latency_seconds", &[("quantile", "mean")]),
+        value(&t, "td_pz_service_latency_seconds", &[("stat", "avg")]),
         Some(0.04)
     );
     assert_eq!(
@@ -110,7 +110,7 @@ async fn service_metrics_equal_what_was_served_and_vanish_with_it() {
         None
     );
     assert_eq!(
-        value(&t, "td_pz_service_latency_seconds", &[("quantile", "0.95")]),
+        value(&t, "td_pz_service_latency_seconds", &[("stat", "p95")]),
         None
     );
     assert_eq!(

@@ -75,17 +75,17 @@ pub struct ServiceMetrics {
     pub error_rate: Option<f64>,
     /// Every other numeric field by dotted path, sorted.
     pub fields: Vec<(String, f64)>,
-    /// Known latency fields in seconds, by quantile label.
+    /// Known latency fields in seconds, by `stat` label.
     pub latencies: Vec<(&'static str, f64)>,
     /// Fields dropped by [`MAX_FIELDS`].
     pub dropped: usize,
 }
 
 const LATENCY_FIELDS: &[(&str, &str)] = &[
-    ("p50_latency_ms", "0.5"),
-    ("p95_latency_ms", "0.95"),
-    ("p99_latency_ms", "0.99"),
-    ("avg_latency_ms", "mean"),
+    ("p50_latency_ms", "p50"),
+    ("p95_latency_ms", "p95"),
+    ("p99_latency_ms", "p99"),
+    ("avg_latency_ms", "avg"),
 ];
 
 pub fn parse_metrics(body: &[u8]) -> Result<ServiceMetrics, ParseError> {
@@ -344,7 +344,7 @@ mod tests {
                 ("requests_per_second".to_string(), 41.5)
             ]
         );
-        assert_eq!(m.latencies, vec![("0.95", 0.08)]);
+        assert_eq!(m.latencies, vec![("p95", 0.08)]);
     }
 
     #[test]

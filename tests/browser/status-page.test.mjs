@@ -12,6 +12,7 @@
 //   OUT_DIR           where the screenshots go
 //   USER_DATA_DIR     a fresh, empty Chromium profile directory
 //   CHROMIUM          the browser (default /usr/bin/chromium)
+//   T0_MS             when the whole run started (ms since the epoch), for the final line
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -62,7 +63,8 @@ async function step(name, fn) {
     if (r === false) return check(name, false);
     return check(name, r.ok, r.detail);
   } catch (e) {
-    return check(name, false, String(e && e.message ? e.message : e).split('\n').slice(0, 6).join('\n'));
+    const msg = String(e && e.message ? e.message : e).replace(/\x1b\[[0-9;]*m/g, '');
+    return check(name, false, msg.split('\n').filter((l) => l.trim()).slice(0, 4).join('\n'));
   }
 }
 
@@ -263,5 +265,7 @@ try {
   await context.close();
 }
 
-console.log(`browser: ${passed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+const secs = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
+const t0 = Number(process.env.T0_MS) || 0;
+console.log(`browser: ${passed} passed, ${failed} failed (browser ${secs(started)}${t0 ? `, in all ${secs(t0)}` : ''})`);
 process.exit(failed === 0 ? 0 : 1);
