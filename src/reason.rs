@@ -110,6 +110,24 @@ impl Reason {
         )
     }
 
+    /// The section of `docs/runbooks.md` for the alert this reason raises (its lowercased name).
+    pub fn runbook_anchor(&self) -> &'static str {
+        match self {
+            Reason::Unauthorized | Reason::Forbidden => "tdpzapikeyrejected",
+            Reason::NotFound => "tdpzservicenotfound",
+            Reason::Unavailable => "tdpzserviceunavailable",
+            Reason::RateLimited => "tdpzratelimited",
+            Reason::SectionMismatch => "tdpzwrongsection",
+            Reason::MissingOutput => "tdpzmissingoutputs",
+            Reason::Slow => "tdpzprobelatencyhigh",
+            _ => "tdpzprobefailing",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.as_label() == label)
+    }
+
     /// A hint for the person on call, shown on the status page and by `probe`.
     pub fn hint(&self) -> &'static str {
         match self {

@@ -38,10 +38,13 @@ main{padding:16px 20px} table{border-collapse:collapse;width:100%;background:#ff
 th,td{border-bottom:1px solid #e3e6eb;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f5;position:sticky;top:0} tr.fail{background:#fff3f2}
 .ok{color:#137333;font-weight:600}.bad{color:#c5221f;font-weight:600}.idle{color:#80868b}
-.hist{font-family:monospace;letter-spacing:-1px;white-space:nowrap}.hist .s{color:#34a853}.hist .f{color:#ea4335}
+.hist{white-space:nowrap}
 pre{background:#fff;border:1px solid #e3e6eb;padding:10px;overflow:auto;font-size:12px;max-height:420px}
 .summary{display:flex;gap:16px;margin-bottom:14px}.card{background:#fff;border:1px solid #e3e6eb;padding:10px 14px;border-radius:6px}
-.card b{font-size:20px;display:block} h2{font-size:16px;margin:20px 0 8px} small{color:#5f6368}
+.card b{font-size:20px;display:block} h2{font-size:16px;margin:20px 0 8px} h3{font-size:14px;margin:12px 0 6px}
+small{color:#5f6368} .hist span{display:inline-block;width:7px;height:14px;margin-right:1px;border-radius:1px}
+.hist .s{background:#34a853}.hist .f{background:#ea4335} dl{display:grid;grid-template-columns:max-content auto;gap:4px 14px;background:#fff;border:1px solid #e3e6eb;padding:10px}
+dt{color:#5f6368} dd{margin:0;font-family:monospace}
 "#;
 
 fn shell(state: &WebState, title: &str, body: &str) -> String {
@@ -52,8 +55,9 @@ fn shell(state: &WebState, title: &str, body: &str) -> String {
         .unwrap_or_default();
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <meta http-equiv=refresh content=30><link rel=icon href=\"data:,\">\
          <title>{title} · td-pz-exporter</title><style>{STYLE}</style></head><body>\
-         <header><h1>td-pz-exporter</h1><span>v{ver}{shard} · {ready}</span>\
+         <header><h1>td-pz-exporter</h1><span>v{ver}{shard} · {ready} · rendered {now} UTC</span>\
          <nav><a href=\"/\">Status</a><a href=\"{metrics}\">Metrics</a><a href=\"/status.json\">status.json</a>\
          <a href=\"/config\">Config</a><a href=\"{runbooks}\">Runbooks</a></nav></header><main>{body}</main></body></html>",
         title = esc(title),
@@ -61,7 +65,19 @@ fn shell(state: &WebState, title: &str, body: &str) -> String {
         ready = if app.is_ready() { "ready" } else { "not ready" },
         metrics = esc(&state.telemetry_path),
         runbooks = esc(&state.runbook_url),
+        now = utc(std::time::SystemTime::now()),
     )
+}
+
+/// `2026-11-29 13:04:05`, for tooltips beside the relative times.
+fn utc(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn when(t: std::time::SystemTime) -> String {
+    format!("<time title=\"{} UTC\">{}</time>", utc(t), age(t))
 }
 
 fn target_name(t: &Target) -> String {
@@ -87,18 +103,31 @@ fn history_strip(t: &Target, n: usize) -> String {
     for r in t.recent.iter().rev().take(n).rev() {
         let _ = write!(
             s,
-            "<span class={} title=\"{}\">{}</span>",
+            "<span class={} title=\"{}\"></span>",
             if r.ok { "s" } else { "f" },
-            esc(&format!("{} {}", age(r.at), r.message)),
-            if r.ok { "▮" } else { "✗" }
+            esc(&format!("{} UTC: {}", utc(r.at), r.message)),
         );
     }
     s.push_str("</span>");
+    let shown = t.recent.len().min(n);
+    let ok = t.recent.iter().rev().take(n).filter(|r| r.ok).count();
+    if shown > 0 {
+        let _ = write!(s, " <small>{ok}/{shown} ok</small>");
+    }
     s
 }
 
 pub fn index(state: &WebState) -> String {
-    let targets = state.app.history.summary(30);
+    let mut targets = state.app.history.summary(30);
+    // Failing targets first, then by service and target.
+    targets.sort_by_key(|t| {
+        (
+            !t.last().is_some_and(|r| !r.ok),
+            t.parent_segment.clone(),
+            t.service.clone(),
+            t.id.clone(),
+        )
+    });
     let failing = targets
         .iter()
         .filter(|t| t.last().is_some_and(|r| !r.ok))
@@ -127,8 +156,8 @@ pub fn index(state: &WebState) -> String {
             Some(f) => format!(
                 "<span class=bad>{}</span> {}<br><small>{}</small>",
                 esc(f.reason.unwrap_or("failed")),
-                age(f.at),
-                esc(&truncate(&f.message, 120))
+                when(f.at),
+                esc(&truncate(strip_reason(&f.message, f.reason), 120))
             ),
             None => "<span class=idle>never</span>".into(),
         };
@@ -145,7 +174,7 @@ pub fn index(state: &WebState) -> String {
             sec = esc(last.and_then(|r| r.section.as_deref()).unwrap_or("")),
             lat = ms(last.and_then(|r| r.duration_seconds)),
             code = last.and_then(|r| r.status).map(|s| s.to_string()).unwrap_or_default(),
-            succ = t.last_success.map(age).unwrap_or_else(|| "never".into()),
+            succ = t.last_success.map(when).unwrap_or_else(|| "never".into()),
             lf = last_failure,
             hist = history_strip(t, 30),
             eid = enc(&t.id),
@@ -216,22 +245,24 @@ pub fn target(state: &WebState, id: &str) -> Option<String> {
             result_cell(Some(last)),
             esc(&last.message)
         );
-        if let Some(reason) = last.reason {
-            if let Some(r) = crate::reason::Reason::ALL
-                .iter()
-                .find(|r| r.as_label() == reason)
-            {
-                let _ = write!(b, "<p id=hint><b>Hint:</b> {}</p>", esc(r.hint()));
-            }
+        if let Some(r) = last.reason.and_then(crate::reason::Reason::from_label) {
+            let _ = write!(
+                b,
+                "<p id=hint><b>Hint:</b> {} · <a href=\"{}#{}\">runbook</a></p>",
+                esc(r.hint()),
+                esc(&state.runbook_url),
+                r.runbook_anchor()
+            );
         }
     }
+    b.push_str(&settings(state, &t));
     if !t.last_checks.is_empty() {
         b.push_str("<h2>Checks of the last run</h2><table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>");
         for c in &t.last_checks {
             let _ = write!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                c.name,
+                esc(c.name),
                 if c.passed {
                     "<span class=ok>passed</span>"
                 } else {
@@ -263,7 +294,7 @@ pub fn target(state: &WebState, id: &str) -> Option<String> {
             b,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if r.ok { "" } else { "fail" },
-            age(r.at),
+            when(r.at),
             result_cell(Some(r)),
             r.status.map(|s| s.to_string()).unwrap_or_default(),
             ms(r.duration_seconds),
@@ -273,6 +304,67 @@ pub fn target(state: &WebState, id: &str) -> Option<String> {
     }
     b.push_str("</table>");
     Some(shell(state, &t.id, &b))
+}
+
+/// What the target is configured to do: the persona and its checks, or the poller's schedule.
+fn settings(state: &WebState, t: &Target) -> String {
+    let Some(cfg) = state.app.config() else {
+        return String::new();
+    };
+    let Some(svc) = cfg
+        .services
+        .iter()
+        .find(|s| s.name == t.service && s.parent_segment == t.parent_segment)
+    else {
+        return String::new();
+    };
+    let mut rows: Vec<(&str, String)> = vec![("api", svc.flavor.as_str().to_string())];
+    match &t.probe {
+        Some(name) => {
+            if let Some(p) = svc.probes.iter().find(|p| &p.name == name) {
+                rows.push(("user_id", p.user_id.clone()));
+                rows.push(("endpoint", format!("{:?}", p.endpoint).to_lowercase()));
+                rows.push((
+                    "context",
+                    serde_json::Value::Object(p.context.clone()).to_string(),
+                ));
+                rows.push((
+                    "expect_section",
+                    p.expect_section.clone().unwrap_or_else(|| "-".into()),
+                ));
+                rows.push(("expect_outputs", p.expect_outputs.join(", ")));
+                rows.push((
+                    "max_latency",
+                    p.max_latency
+                        .map_or("-".into(), |d| humantime::format_duration(d).to_string()),
+                ));
+                rows.push(("schedule", p.schedule.source().to_string()));
+            }
+        }
+        None => {
+            rows.push(("service_id", svc.service_id.clone().unwrap_or_default()));
+            let sched = match t.poller {
+                crate::metrics::Poller::Metrics => svc.metrics_schedule.source(),
+                crate::metrics::Poller::Logs => svc.logs_schedule.source(),
+                _ => "",
+            };
+            rows.push(("schedule", sched.to_string()));
+        }
+    }
+    let mut b = String::from("<h2>Configured</h2><dl id=settings>");
+    for (k, v) in rows {
+        let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
+    }
+    b.push_str("</dl>");
+    b
+}
+
+/// The message without its leading `reason: `, where the reason is shown beside it.
+fn strip_reason<'a>(message: &'a str, reason: Option<&str>) -> &'a str {
+    reason
+        .and_then(|r| message.strip_prefix(r))
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(message)
 }
 
 pub fn config(state: &WebState) -> String {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The test command. Installs what the tests need, then runs everything: fmt, clippy (warnings
+# denied), unit and integration tests, the promtool/amtool checks, dashboard and deployment
+# checks, the browser test of the status page, and the end-to-end test against real Prometheus
+# and Alertmanager. One release build is shared by every stage. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+export TD_PZ_BIN="$PWD/target/release/td-pz-exporter"
+export TD_PZ_EXPORTER_BIN="$TD_PZ_BIN"
+
+start=$(date +%s)
+passed=0
+failed=0
+report=()
+
+stage() {
+  local name=$1
+  shift
+  local t0
+  t0=$(date +%s)
+  echo
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    report+=("ok    $name ($(($(date +%s) - t0))s)")
+  else
+    failed=$((failed + 1))
+    report+=("FAIL  $name ($(($(date +%s) - t0))s)")
+    if [ "${TD_PZ_KEEP_GOING:-0}" != 1 ]; then
+      summary
+      exit 1
+    fi
+  fi
+}
+
+summary() {
+  echo
+  echo "=== summary ($(($(date +%s) - start))s)"
+  printf '%s\n' "${report[@]}"
+  echo "test.sh: $passed passed, $failed failed"
+}
+
+stage "install dependencies" scripts/install-deps.sh
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy (warnings denied)" cargo clippy --release --all-targets --locked -- -D warnings
+stage "cargo test (unit and integration)" cargo test --release --locked
+stage "alert rules: promtool, amtool, routes, inhibitions" scripts/check-alerts.sh
+stage "dashboards" scripts/check-dashboards.sh
+stage "deployment files" scripts/check-deploy.sh
+stage "status page in headless Chromium" scripts/browser-test.sh
+stage "end to end: simulator, exporter, Prometheus, Alertmanager, webhook" scripts/e2e.sh
+summary
+[ "$failed" = 0 ]
