@@ -122,7 +122,7 @@ pub fn index(state: &WebState) -> String {
     // Failing targets first, then by service and target.
     targets.sort_by_key(|t| {
         (
-            !t.last().is_some_and(|r| !r.ok),
+            t.last().is_none_or(|r| r.ok),
             t.parent_segment.clone(),
             t.service.clone(),
             t.id.clone(),
