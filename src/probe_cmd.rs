@@ -96,7 +96,7 @@ pub fn render_text(
         s,
         "\ntimings: connect {} | first byte {} | body {} | total {}",
         t.connect
-            .map_or("(pooled or not measured)".into(), |d| ms(Some(d))),
+            .map_or("(pooled connection)".into(), |d| ms(Some(d))),
         ms(t.first_byte),
         ms(t.body),
         ms(Some(t.total))

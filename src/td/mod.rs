@@ -9,6 +9,7 @@
 pub mod cdp;
 pub mod mgmt;
 pub mod p13n;
+pub mod timing;
 
 use std::collections::BTreeSet;
 use std::error::Error as _;
@@ -162,6 +163,7 @@ impl TdClient {
             .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
+            .connector_layer(timing::ConnectTiming)
             .build()
             .map_err(|e| ClientError(e.to_string()))?;
         Ok(TdClient {
@@ -194,8 +196,17 @@ impl TdClient {
             timings: Timings::default(),
         };
         let start = Instant::now();
-        let result = self.exchange(req, &mut exchange, start).await;
+        let slot = timing::Slot::default();
+        let result = timing::CONNECT_TIME
+            .scope(slot.clone(), self.exchange(req, &mut exchange, start))
+            .await;
         exchange.timings.total = start.elapsed();
+        let connect = slot.lock().ok().and_then(|s| *s);
+        exchange.timings.connect = connect;
+        // First byte counts from the request being sent, after the connect.
+        if let (Some(c), Some(fb)) = (connect, exchange.timings.first_byte) {
+            exchange.timings.first_byte = Some(fb.saturating_sub(c));
+        }
         let result = result.map_err(|mut f| {
             f.message = self.scrub(f.message);
             f

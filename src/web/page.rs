@@ -219,7 +219,7 @@ fn exchange_html(title: &str, ex: &crate::outcome::Exchange) -> String {
         b,
         "<p><small>timings: connect {} · first byte {} · body {} · total {}</small></p>",
         t.connect
-            .map_or("reused or unknown".into(), |d| ms(Some(d.as_secs_f64()))),
+            .map_or("reused".into(), |d| ms(Some(d.as_secs_f64()))),
         ms(t.first_byte.map(|d| d.as_secs_f64())),
         ms(t.body.map(|d| d.as_secs_f64())),
         ms(Some(t.total.as_secs_f64())),
