@@ -14,6 +14,7 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have python3 || need+=(python3)
 have curl || need+=(curl)
+have openssl || need+=(openssl)
 if [ "${TD_PZ_BENCH:-0}" = 1 ]; then
   have wrk || need+=(wrk)
   have prometheus-blackbox-exporter || [ -x /usr/bin/prometheus-blackbox-exporter ] || need+=(prometheus-blackbox-exporter)

@@ -29,6 +29,10 @@ pub struct Cli {
     #[arg(long = "web.listen-address", default_value = ":9899", global = true)]
     pub listen_address: String,
 
+    /// TLS and basic auth for every endpoint (exporter-toolkit web config format, YAML).
+    #[arg(long = "web.config.file", global = true)]
+    pub web_config_file: Option<PathBuf>,
+
     #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
 

@@ -10,6 +10,7 @@ use td_pz_exporter::config::Config;
 use td_pz_exporter::run::{bind, serve_until_signal, Serving};
 use td_pz_exporter::shard::Shard;
 use td_pz_exporter::sim::{Scenario, SimConfig, Simulator};
+use td_pz_exporter::web::security::WebSecurity;
 use td_pz_exporter::{demo, logging, probe_cmd};
 
 fn main() -> ExitCode {
@@ -42,13 +43,18 @@ fn shard(cli: &Cli) -> Result<Option<Shard>, String> {
     }
 }
 
-fn serving(cli: &Cli) -> Serving {
-    Serving {
+fn serving(cli: &Cli) -> Result<Serving, String> {
+    let security = match &cli.web_config_file {
+        None => WebSecurity::none(),
+        Some(p) => WebSecurity::load(p).map_err(|e| e.to_string())?,
+    };
+    Ok(Serving {
         listen: listen_addr(&cli.listen_address),
+        security: Arc::new(security),
         telemetry_path: cli.telemetry_path.clone(),
         runbook_url: cli.runbook_url.clone(),
         shutdown_grace: cli.shutdown_grace,
-    }
+    })
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -118,7 +124,13 @@ async fn daemon(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let s = serving(cli);
+    let s = match serving(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = App::new(
         ConfigSource::File(cli.config_file.clone()),
         shard,
@@ -164,7 +176,13 @@ async fn run_demo(cli: &Cli, sim_listen: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let s = serving(cli);
+    let s = match serving(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = App::new(
         ConfigSource::Embedded(Box::new(cfg)),
         None,

@@ -11,6 +11,7 @@ use crate::web::{self, WebState};
 
 pub struct Serving {
     pub listen: String,
+    pub security: Arc<crate::web::security::WebSecurity>,
     pub telemetry_path: String,
     pub runbook_url: String,
     pub shutdown_grace: Duration,
@@ -26,6 +27,7 @@ pub async fn serve_until_signal(app: Arc<App>, listener: TcpListener, s: &Servin
     let stop = CancellationToken::new();
     let state = Arc::new(WebState {
         app: app.clone(),
+        security: s.security.clone(),
         telemetry_path: s.telemetry_path.clone(),
         runbook_url: s.runbook_url.clone(),
     });

@@ -4,10 +4,12 @@
 //! TD. Every refused request is counted in `td_pz_bad_requests_total`.
 
 pub mod page;
+pub mod security;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,6 +29,7 @@ pub const DEFAULT_RUNBOOK_URL: &str =
 
 pub struct WebState {
     pub app: Arc<App>,
+    pub security: Arc<security::WebSecurity>,
     pub telemetry_path: String,
     pub runbook_url: String,
 }
@@ -57,6 +60,21 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let app = &state.app;
+    if state.security.requires_auth() {
+        let header = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !state.security.authorized(header).await {
+            app.metrics.bad_request(BadRequest::Unauthorized);
+            let mut r = respond(StatusCode::UNAUTHORIZED, TEXT, "unauthorized\n");
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"td-pz-exporter\""),
+            );
+            return r;
+        }
+    }
     let method_not_allowed = |allow: &'static str| {
         app.metrics.bad_request(BadRequest::Method);
         let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed\n");
@@ -127,35 +145,71 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
 
 /// Serves until `stop` is cancelled, then lets open connections finish (up to 5 s).
 pub async fn serve(listener: TcpListener, state: Arc<WebState>, stop: CancellationToken) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conns = tokio_util::task::TaskTracker::new();
+    let tls = state
+        .security
+        .tls
+        .clone()
+        .map(tokio_rustls::TlsAcceptor::from);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = stop.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let st = state.clone();
-        let svc = service_fn(move |req| {
-            let st = st.clone();
-            async move { Ok::<_, Infallible>(handle(st, req).await) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(10))
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+        let (st, stop, tls) = (state.clone(), stop.clone(), tls.clone());
+        conns.spawn(async move {
+            match tls {
+                None => serve_conn(TokioIo::new(stream), st, stop, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => serve_conn(TokioIo::new(s), st, stop, peer).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+    conns.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conns.wait()).await;
+}
+
+async fn serve_conn<I>(io: I, state: Arc<WebState>, stop: CancellationToken, peer: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let st = state.clone();
+        async move { Ok::<_, Infallible>(handle(st, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
 }
