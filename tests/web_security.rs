@@ -204,6 +204,7 @@ async fn tls_and_basic_auth_on_every_endpoint() {
         "the renewed certificate is served without a restart"
     );
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
