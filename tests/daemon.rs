@@ -182,6 +182,7 @@ async fn serves_reloads_keeps_counters_and_stops_cleanly() {
     std::fs::write(d.dir.join("config.toml"), config_text(&sim.url(), extra)).unwrap();
     let (code, body) = post(&format!("{}/-/reload", d.base)).await;
     assert_eq!(code, 200, "{body}");
+    assert_no_secret("the /-/reload answer", &body);
     assert!(body.contains("kept"), "{body}");
     wait_for("the new probe", 10, async || {
         value(
@@ -207,6 +208,7 @@ async fn serves_reloads_keeps_counters_and_stops_cleanly() {
     .unwrap();
     let (code, body) = post(&format!("{}/-/reload", d.base)).await;
     assert_eq!(code, 500);
+    assert_no_secret("the failed /-/reload answer", &body);
     assert!(
         body.contains("config.toml") && body.contains("previous configuration keeps running"),
         "{body}"
@@ -364,7 +366,9 @@ async fn the_probe_subcommand() {
         "{out}"
     );
     assert!(
-        out.contains("timings:") && out.contains("first byte"),
+        out.contains("timings: connect ")
+            && out.contains("first byte")
+            && !out.contains("(pooled connection)"),
         "{out}"
     );
     assert_no_secret("probe output", &out);
