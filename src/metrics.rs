@@ -91,6 +91,8 @@ pub const OTHER_SECTION: &str = "__other__";
 const PROBE_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+const POLL_BUCKETS: &[f64] = &[0.01, 0.05, 0.25, 1.0, 5.0, 30.0];
+const LOG_PROCESSING_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 const LATENESS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
@@ -205,10 +207,12 @@ impl Metrics {
             section_share: gauge("td_pz_section_share", "Share of each section among log entries in the section share window.", &with(SVC, "section")),
             log_last_entry: gauge("td_pz_log_last_entry_timestamp_seconds", "Timestamp of the newest log entry seen.", SVC),
             log_errors: counter("td_pz_log_errors_total", "Log entries with an error status or an error field.", SVC),
-            log_processing: histogram("td_pz_log_processing_seconds", "processing_time_ms of log entries, in seconds.", SVC, PROBE_BUCKETS),
+            log_processing: histogram("td_pz_log_processing_seconds", "processing_time_ms of log entries, in seconds.", SVC, LOG_PROCESSING_BUCKETS),
             sections_overflow: counter("td_pz_sections_overflow_total", "Log entries counted as section=\"__other__\" by the section cap.", SVC),
 
-            poll_duration: histogram("td_pz_poll_duration_seconds", "Time of one poll, retries included.", &with(SVC, "poller"), PROBE_BUCKETS),
+            // By poller only: per service it would cost 3 histograms a service, and the probe's
+            // own histogram already gives per-service latency.
+            poll_duration: histogram("td_pz_poll_duration_seconds", "Time of one poll, retries included, by poller.", &["poller"], POLL_BUCKETS),
             polls: counter("td_pz_polls_total", "Polls run.", &with(SVC, "poller")),
             poll_failures: counter("td_pz_poll_failures_total", "Failed polls by reason.", &[SVC[0], SVC[1], "poller", "reason"]),
             poll_last_success: gauge("td_pz_poll_last_success_timestamp_seconds", "Unix time of the last successful poll.", &with(SVC, "poller")),
@@ -382,10 +386,12 @@ impl Metrics {
         self.schedule_skipped
             .with_label_values(&[ps, svc, poller.as_label()]);
         self.polls.with_label_values(&[ps, svc, poller.as_label()]);
+        // Probes count their failures per probe in td_pz_probe_failures_total; pollers create
+        // only the reasons alerts select at zero, the rest appear on first use.
         let reasons: &[Reason] = if poller == Poller::Probe {
-            &Reason::ALL
+            &[]
         } else {
-            &Reason::POLL
+            &Reason::ALERTED
         };
         for r in reasons {
             self.poll_failures
@@ -425,7 +431,7 @@ impl Metrics {
         let l = [ps, svc, poller.as_label()];
         self.polls.with_label_values(&l).inc();
         self.poll_duration
-            .with_label_values(&l)
+            .with_label_values(&[poller.as_label()])
             .observe(took.as_secs_f64());
         match result {
             Ok(()) => self.poll_last_success.with_label_values(&l).set(unix_now()),
@@ -568,7 +574,6 @@ impl Metrics {
         for p in &o.pollers {
             let pl = [ps, svc, p.as_label()];
             let _ = self.polls.remove_label_values(&pl);
-            let _ = self.poll_duration.remove_label_values(&pl);
             let _ = self.poll_last_success.remove_label_values(&pl);
             let _ = self.schedule_skipped.remove_label_values(&pl);
             for r in Reason::ALL {

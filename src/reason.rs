@@ -59,6 +59,16 @@ impl Reason {
         Reason::TooLarge,
     ];
 
+    /// Reasons that alert rules select by name: their series are created at zero up front
+    /// so that `increase()` sees the first failure.
+    pub const ALERTED: [Reason; 5] = [
+        Reason::Unauthorized,
+        Reason::Forbidden,
+        Reason::NotFound,
+        Reason::Unavailable,
+        Reason::RateLimited,
+    ];
+
     pub fn as_label(&self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",

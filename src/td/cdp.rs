@@ -4,11 +4,9 @@
 //! `Authorization: TD1 <key>`; the answer is `{user_id, section, outputs, timestamp,
 //! processing_time_ms}`. Unknown fields are ignored and numbers may come as strings.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-use super::{json, number, ParseError, Personalization, TdRequest};
+use super::{json, millis, number, ParseError, Personalization, TdRequest};
 use crate::config::{Probe, ProbeEndpoint, Service};
 use crate::metrics::Endpoint;
 use crate::secret::Secret;
@@ -81,8 +79,7 @@ pub fn parse_personalization(body: &[u8]) -> Result<Personalization, ParseError>
     let processing_time = obj
         .get("processing_time_ms")
         .and_then(number)
-        .filter(|ms| *ms >= 0.0)
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        .and_then(millis);
     Ok(Personalization {
         sections: [section.clone()].into(),
         section: Some(section),
@@ -105,6 +102,7 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn parses_the_seed_example() {

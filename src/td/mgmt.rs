@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::Value;
 
-use super::{json, number, ParseError, TdRequest};
+use super::{json, millis, number, ParseError, TdRequest};
 use crate::metrics::Endpoint;
 use crate::schedule::stable_hash;
 use crate::secret::Secret;
@@ -228,8 +228,7 @@ pub fn parse_logs(body: &[u8]) -> Result<LogsPage, ParseError> {
             processing_time: o
                 .get("processing_time_ms")
                 .and_then(number)
-                .filter(|ms| *ms >= 0.0)
-                .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+                .and_then(millis),
             error,
         });
     }

@@ -384,6 +384,15 @@ pub fn number(v: &serde_json::Value) -> Option<f64> {
     }
 }
 
+/// Milliseconds as a `Duration`; `None` for negative, non-finite or absurdly large values
+/// (which `Duration::from_secs_f64` would panic on).
+pub fn millis(ms: f64) -> Option<Duration> {
+    if ms < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(ms / 1000.0).ok()
+}
+
 /// Parses a JSON body, with a message fit for the status page when it is not JSON.
 pub fn json(body: &[u8]) -> Result<serde_json::Value, ParseError> {
     serde_json::from_slice(body).map_err(|e| {
