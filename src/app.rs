@@ -94,6 +94,10 @@ impl App {
         self.scheduler.job_count()
     }
 
+    pub fn runs_in_flight(&self) -> usize {
+        self.scheduler.runs_in_flight()
+    }
+
     /// Loads the configuration from its source and applies it. On error the running plan stays.
     pub async fn reload(&self) -> Result<ApplyStats, ApplyError> {
         let _guard = self.reload_lock.lock().await;

@@ -147,6 +147,8 @@ pub struct Metrics {
 
     reload_ok: Gauge,
     reload_ts: Gauge,
+    jobs: Gauge,
+    runs_in_flight: Gauge,
     bad_requests: IntCounterVec,
 }
 
@@ -227,6 +229,16 @@ impl Metrics {
             },
             reload_ts: {
                 let g = Gauge::new("td_pz_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load.").expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            jobs: {
+                let g = Gauge::new("td_pz_scheduler_jobs", "Jobs scheduled (probes and pollers of this replica).").expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            runs_in_flight: {
+                let g = Gauge::new("td_pz_scheduler_runs_in_flight", "Job runs in progress now.").expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
@@ -602,6 +614,12 @@ impl Metrics {
         if ok {
             self.reload_ts.set(unix_now());
         }
+    }
+
+    /// The scheduler's state, set just before each scrape.
+    pub fn set_scheduler_state(&self, jobs: usize, runs_in_flight: usize) {
+        self.jobs.set(jobs as f64);
+        self.runs_in_flight.set(runs_in_flight as f64);
     }
 
     pub fn bad_request(&self, why: BadRequest) {

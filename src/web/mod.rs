@@ -86,6 +86,8 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         if !get {
             return method_not_allowed("GET, HEAD");
         }
+        app.metrics
+            .set_scheduler_state(app.job_count(), app.runs_in_flight());
         return respond(StatusCode::OK, PROM, app.metrics.render());
     }
     match path.as_str() {
