@@ -202,8 +202,8 @@ impl App {
                     targets.insert(target_id(poller, ps, name, None));
                 }
                 self.metrics.init_logs(ps, name);
-                jobs.push(self.metrics_job(shared.clone(), id.clone()));
-                jobs.push(self.logs_job(shared.clone(), id.clone()));
+                jobs.push(self.poller_job(shared.clone(), id.clone(), Poller::Metrics));
+                jobs.push(self.poller_job(shared.clone(), id.clone(), Poller::Logs));
             }
         }
         for ps in cfg.parent_segments.iter().filter(|p| p.discover) {
@@ -280,42 +280,31 @@ impl App {
         self.job(key, fp, Poller::Probe, &svc, &schedule, run)
     }
 
-    fn metrics_job(&self, svc: Arc<Service>, id: String) -> PlannedJob {
-        let key = target_id(Poller::Metrics, &svc.parent_segment, &svc.name, None);
-        let fp = stable_hash(&format!(
-            "{id}{:?}{:?}",
-            svc.metrics_schedule, svc.error_rate_unit
-        ));
+    /// The metrics or logs poller of a service.
+    fn poller_job(&self, svc: Arc<Service>, id: String, poller: Poller) -> PlannedJob {
+        let key = target_id(poller, &svc.parent_segment, &svc.name, None);
+        let (schedule, shape) = match poller {
+            Poller::Logs => (
+                &svc.logs_schedule,
+                format!("{:?}{}", svc.sections, svc.max_sections),
+            ),
+            _ => (&svc.metrics_schedule, format!("{:?}", svc.error_rate_unit)),
+        };
+        let fp = stable_hash(&format!("{id}{schedule:?}{shape}"));
         let me = self.me.clone();
         let s = svc.clone();
         let run: RunFn = Arc::new(move || {
             let (me, s, id) = (me.clone(), s.clone(), id.clone());
             Box::pin(async move {
                 if let Some(app) = me.upgrade() {
-                    app.run_metrics(&s, &id).await;
+                    match poller {
+                        Poller::Logs => app.run_logs(&s, &id).await,
+                        _ => app.run_metrics(&s, &id).await,
+                    };
                 }
             })
         });
-        self.job(key, fp, Poller::Metrics, &svc, &svc.metrics_schedule, run)
-    }
-
-    fn logs_job(&self, svc: Arc<Service>, id: String) -> PlannedJob {
-        let key = target_id(Poller::Logs, &svc.parent_segment, &svc.name, None);
-        let fp = stable_hash(&format!(
-            "{id}{:?}{:?}{}",
-            svc.logs_schedule, svc.sections, svc.max_sections
-        ));
-        let me = self.me.clone();
-        let s = svc.clone();
-        let run: RunFn = Arc::new(move || {
-            let (me, s, id) = (me.clone(), s.clone(), id.clone());
-            Box::pin(async move {
-                if let Some(app) = me.upgrade() {
-                    app.run_logs(&s, &id).await;
-                }
-            })
-        });
-        self.job(key, fp, Poller::Logs, &svc, &svc.logs_schedule, run)
+        self.job(key, fp, poller, &svc, schedule, run)
     }
 
     fn discovery_job(

@@ -57,9 +57,20 @@ fn serving(cli: &Cli) -> Result<Serving, String> {
     })
 }
 
+/// Every failure to start ends here: the message on stderr, exit 1.
 async fn run(cli: Cli) -> ExitCode {
+    match dispatch(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<ExitCode, String> {
     if cli.config_check {
-        return match Config::load(&cli.config_file) {
+        return Ok(match Config::load(&cli.config_file) {
             Ok(c) => {
                 let probes: usize = c.services.iter().map(|s| s.probes.len()).sum();
                 println!(
@@ -75,11 +86,31 @@ async fn run(cli: Cli) -> ExitCode {
                 println!("{e}");
                 ExitCode::FAILURE
             }
-        };
+        });
     }
     match &cli.command {
-        None => daemon(&cli).await,
-        Some(Command::Demo { sim_listen }) => run_demo(&cli, sim_listen).await,
+        None => {
+            let source = ConfigSource::File(cli.config_file.clone());
+            let (app, s) = start(cli, source, shard(cli)?).await?;
+            serve(app, &s).await
+        }
+        Some(Command::Demo { sim_listen }) => {
+            let sim = demo::start_simulator(sim_listen)
+                .await
+                .map_err(|e| format!("cannot start the simulator on {sim_listen}: {e}"))?;
+            let cfg = demo::config(&sim.url()).map_err(|e| e.to_string())?;
+            let (app, s) = start(cli, ConfigSource::Embedded(Box::new(cfg)), None).await?;
+            let shown = s.listen.replace("0.0.0.0", "localhost");
+            println!("td-pz-exporter demo: a simulated TD with 2 services and 4 personas");
+            println!("  status page:  http://{shown}/");
+            println!("  metrics:      http://{shown}{}", s.telemetry_path);
+            println!(
+                "  simulator:    {u}  (faults: POST {u}/_sim/scenario, stats: GET {u}/_sim/stats)",
+                u = sim.url()
+            );
+            println!("Probes run every 5 s; press Ctrl-C to stop.");
+            serve(app, &s).await
+        }
         Some(Command::Simulate {
             listen,
             scenario,
@@ -91,119 +122,42 @@ async fn run(cli: Cli) -> ExitCode {
             probe,
             output,
         }) => {
-            let cfg = match Config::load(&cli.config_file) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match probe_cmd::run(&cfg, service, probe, *output).await {
-                Ok((text, passed)) => {
-                    println!("{text}");
-                    if passed {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let cfg = Config::load(&cli.config_file).map_err(|e| e.to_string())?;
+            let (text, passed) = probe_cmd::run(&cfg, service, probe, *output).await?;
+            println!("{text}");
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
 
-async fn daemon(cli: &Cli) -> ExitCode {
-    let shard = match shard(cli) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let s = match serving(cli) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let app = App::new(
-        ConfigSource::File(cli.config_file.clone()),
-        shard,
-        cli.history_limit,
-    );
-    if let Err(e) = app.reload().await {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
-    serve(app, &s).await
+/// Loads the web configuration and applies the first configuration: ready to serve.
+async fn start(
+    cli: &Cli,
+    source: ConfigSource,
+    shard: Option<Shard>,
+) -> Result<(Arc<App>, Serving), String> {
+    let s = serving(cli)?;
+    let app = App::new(source, shard, cli.history_limit);
+    app.reload().await.map_err(|e| e.to_string())?;
+    Ok((app, s))
 }
 
-async fn serve(app: Arc<App>, s: &Serving) -> ExitCode {
-    let listener = match bind(&s.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(address = %s.listen, error = %e, "cannot listen");
-            eprintln!("cannot listen on {}: {e}", s.listen);
-            return ExitCode::FAILURE;
-        }
-    };
+async fn serve(app: Arc<App>, s: &Serving) -> Result<ExitCode, String> {
+    let listener = bind(&s.listen).await.map_err(|e| {
+        tracing::error!(address = %s.listen, error = %e, "cannot listen");
+        format!("cannot listen on {}: {e}", s.listen)
+    })?;
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), jobs = app.job_count(), "serving");
     serve_until_signal(app, listener, s).await;
-    ExitCode::SUCCESS
-}
-
-async fn run_demo(cli: &Cli, sim_listen: &str) -> ExitCode {
-    let sim = match demo::start_simulator(sim_listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot start the simulator on {sim_listen}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let cfg = match demo::config(&sim.url()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let s = match serving(cli) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let app = App::new(
-        ConfigSource::Embedded(Box::new(cfg)),
-        None,
-        cli.history_limit,
-    );
-    if let Err(e) = app.reload().await {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
-    let shown = s.listen.replace("0.0.0.0", "localhost");
-    println!("td-pz-exporter demo: a simulated TD with 2 services and 4 personas");
-    println!("  status page:  http://{shown}/");
-    println!("  metrics:      http://{shown}{}", s.telemetry_path);
-    println!(
-        "  simulator:    {}  (faults: POST {}/_sim/scenario, stats: GET {}/_sim/stats)",
-        sim.url(),
-        sim.url(),
-        sim.url()
-    );
-    println!("Probes run every 5 s; press Ctrl-C to stop.");
-    serve(app, &s).await
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn simulate(
@@ -211,21 +165,15 @@ async fn simulate(
     scenario: Option<&std::path::Path>,
     api_key: &str,
     p13n_token: Option<String>,
-) -> ExitCode {
+) -> Result<ExitCode, String> {
     let scenario = match scenario {
         None => Scenario::default(),
-        Some(p) => match std::fs::read_to_string(p)
+        Some(p) => std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
             .and_then(|t| Scenario::parse(&t, &p.display().to_string()))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot read the scenario {}: {e}", p.display());
-                return ExitCode::FAILURE;
-            }
-        },
+            .map_err(|e| format!("cannot read the scenario {}: {e}", p.display()))?,
     };
-    let sim = match Simulator::start(
+    let sim = Simulator::start(
         listen,
         SimConfig {
             api_key: api_key.to_string(),
@@ -234,13 +182,7 @@ async fn simulate(
         },
     )
     .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot listen on {listen}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     println!(
         "TD simulator on {} (stats: GET /_sim/stats, faults: POST /_sim/scenario)",
         sim.url()
@@ -258,5 +200,5 @@ async fn simulate(
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     sim.stop();
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

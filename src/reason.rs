@@ -42,23 +42,6 @@ impl Reason {
         Reason::Slow,
     ];
 
-    /// Reasons a management poll (metrics, logs, discovery) can fail with: the probe-only
-    /// checks (section, outputs, latency) do not apply there.
-    pub const POLL: [Reason; 12] = [
-        Reason::Timeout,
-        Reason::Connect,
-        Reason::Tls,
-        Reason::Unauthorized,
-        Reason::Forbidden,
-        Reason::NotFound,
-        Reason::BadRequest,
-        Reason::RateLimited,
-        Reason::ServerError,
-        Reason::Unavailable,
-        Reason::InvalidResponse,
-        Reason::TooLarge,
-    ];
-
     /// Reasons that alert rules select by name: their series are created at zero up front
     /// so that `increase()` sees the first failure.
     pub const ALERTED: [Reason; 5] = [
@@ -193,7 +176,7 @@ mod tests {
             assert!(l.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{l}");
             assert!(seen.insert(l), "duplicate {l}");
         }
-        for r in Reason::POLL {
+        for r in Reason::ALERTED {
             assert!(Reason::ALL.contains(&r));
         }
     }
