@@ -360,7 +360,13 @@ impl Config {
                         problems: vec![Problem {
                             path: String::new(),
                             line,
-                            message: e.message().trim().to_string(),
+                            // The toml crate has no words for some lexer errors (a control
+                            // character in a comment): never print an empty problem.
+                            message: match e.message().trim() {
+                                "" => "invalid TOML here (a control character or a stray byte?)"
+                                    .to_string(),
+                                m => m.to_string(),
+                            },
                         }],
                     });
                 }

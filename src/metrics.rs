@@ -257,6 +257,13 @@ impl Metrics {
                 option_env!("TD_PZ_REVISION").unwrap_or("unknown"),
             ])
             .set(1.0);
+        for why in [
+            BadRequest::Method,
+            BadRequest::NotFound,
+            BadRequest::Unauthorized,
+        ] {
+            m.bad_requests.with_label_values(&[why.as_label()]);
+        }
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();

@@ -17,6 +17,9 @@ use crate::outcome::{Exchange, PollOutcome};
 use crate::reason::Reason;
 use crate::td::mgmt::{self, LogEntry};
 
+/// Identities remembered per service at most.
+const MAX_REMEMBERED: usize = 200_000;
+
 /// The label of entries that carry no section.
 pub const UNKNOWN_SECTION: &str = "__unknown__";
 
@@ -127,6 +130,8 @@ impl LogState {
             let k = occurrence.entry(e.identity).or_insert(0);
             *k += 1;
             let seen = self.seen.entry(e.identity).or_default();
+            // Seen again: keep it remembered as long as it keeps coming back.
+            seen.ts = seen.ts.max(ts);
             if *k <= seen.count {
                 continue;
             }
@@ -149,9 +154,16 @@ impl LogState {
                 self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
             }
         }
-        if let Some(n) = self.newest {
-            let keep_after = n - self.horizon;
-            self.seen.retain(|_, s| s.ts >= keep_after);
+        // Entries without a timestamp count as seen `now`, so the memory stays bounded even for
+        // logs that never carry one.
+        let keep_after = self.newest.unwrap_or(now) - self.horizon;
+        self.seen.retain(|_, s| s.ts >= keep_after);
+        if self.seen.len() > MAX_REMEMBERED {
+            // A last guard: forget the older half rather than grow without bound.
+            let mut ts: Vec<f64> = self.seen.values().map(|s| s.ts).collect();
+            ts.sort_by(f64::total_cmp);
+            let cut = ts[ts.len() / 2];
+            self.seen.retain(|_, s| s.ts >= cut);
         }
         out
     }

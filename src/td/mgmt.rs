@@ -116,7 +116,9 @@ pub fn parse_metrics(body: &[u8]) -> Result<ServiceMetrics, ParseError> {
             out.dropped += 1;
         }
     }
+    // `{"a.b": 1, "a": {"b": 2}}` names one path twice: keep the first.
     out.fields.sort_by(|a, b| a.0.cmp(&b.0));
+    out.fields.dedup_by(|later, first| later.0 == first.0);
     if out.error_rate.is_none() && out.fields.is_empty() {
         return Err(ParseError(
             "the metrics response has no numeric field".into(),
