@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command. Installs what the tests need, then runs everything: fmt, clippy (warnings
 # denied), unit and integration tests, the promtool/amtool checks, dashboard and deployment
-# checks, the browser test of the status page, and the end-to-end test against real Prometheus
-# and Alertmanager. One release build is shared by every stage. `.ci/run` runs exactly this.
+# checks, the browser test of the status page, the end-to-end test against real Prometheus and
+# Alertmanager, and a short fuzzing run. One release build is shared by every stage but fuzzing
+# (which needs its own instrumented build); fuzzing runs in the background beside the later stages,
+# as the end-to-end test mostly waits for alerts to resolve. `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -29,6 +31,7 @@ stage() {
     report+=("FAIL  $name ($(($(date +%s) - t0))s)")
     if [ "${TD_PZ_KEEP_GOING:-0}" != 1 ]; then
       summary
+      [ -n "${fuzz_pid:-}" ] && kill "$fuzz_pid" 2>/dev/null
       exit 1
     fi
   fi
@@ -45,10 +48,22 @@ stage "install dependencies" scripts/install-deps.sh
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy (warnings denied)" cargo clippy --release --all-targets --locked -- -D warnings
 stage "cargo test (unit and integration)" cargo test --release --locked
+# Fuzzing: about 30 s a target here (scripts/fuzz.sh alone defaults to 60 s), in the background.
+mkdir -p target
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh > target/fuzz.log 2>&1 &
+fuzz_pid=$!
+join_fuzz() {
+  local rc=0
+  wait "$fuzz_pid" || rc=$?
+  cat target/fuzz.log
+  return "$rc"
+}
+
 stage "alert rules: promtool, amtool, routes, inhibitions" scripts/check-alerts.sh
 stage "dashboards" scripts/check-dashboards.sh
 stage "deployment files" scripts/check-deploy.sh
 stage "status page in headless Chromium" scripts/browser-test.sh
 stage "end to end: simulator, exporter, Prometheus, Alertmanager, webhook" scripts/e2e.sh
+stage "fuzzing (cargo fuzz, response and config parsers)" join_fuzz
 summary
 [ "$failed" = 0 ]
