@@ -798,11 +798,11 @@ def exporter_health(runbook_url: str) -> dict:
     panels.append(timeseries(
         lay, "Poll duration p50 / p95 / p99 by poller (5m)",
         "Time one poll took (all its requests, retries included), per poller, from the "
-        "td_pz_poll_duration_seconds histogram. A poll near its schedule interval leads to skipped "
+        "td_pz_poll_duration_seconds histogram (by poller, across services: it has no service label). A poll near its schedule interval leads to skipped "
         "runs.",
         targets(*[(
             "histogram_quantile(%s, sum by (poller, le) "
-            "(rate(td_pz_poll_duration_seconds_bucket{%s}[5m])))" % (q, SVC),
+            "(rate(td_pz_poll_duration_seconds_bucket[5m])))" % q,
             "{{poller}} p%s" % q[2:].ljust(2, "0")) for q in ("0.5", "0.95", "0.99")]),
         "s", minv=0, links=[runbook("TdPzScheduleSkipping")]))
     panels.append(timeseries(
