@@ -397,3 +397,37 @@ async fn the_probe_subcommand() {
     assert_eq!(code, Some(1));
     assert!(out.contains("no probe \"nobody\""), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_one_object_a_line() {
+    let sim = sim(scenario(r#"{"faults": [{"status": 503}]}"#)).await;
+    let d = start(
+        "json-logs",
+        &config_text(&sim.url(), ""),
+        &["--log.format=json"],
+    );
+    wait_for("a failed probe", 10, async || {
+        value(
+            &scrape(&d).await,
+            "td_pz_probe_failures_total",
+            &[("probe", "vip"), ("reason", "unavailable")],
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stderr = std::fs::read_to_string(d.dir.join("stderr")).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failed = lines
+        .iter()
+        .find(|v| v["message"] == "probe failed" && v["probe"] == "vip")
+        .expect("a probe failed line");
+    assert_eq!(failed["level"], "WARN");
+    assert_eq!(failed["reason"], "unavailable");
+    assert_eq!(failed["status"], 503);
+    assert_no_secret("json logs", &stderr);
+}
