@@ -1,0 +1,303 @@
+//! The cost of a scrape: `Metrics::render()` with about 1k, 10k and 100k series, against serving
+//! the same bytes from a static buffer.
+//!
+//! `scripts/bench-micro.sh` runs it (under the measurement lock) and prints the ratios; alone:
+//! `cargo bench --bench render`. Groups:
+//!
+//! - `render/<series>`       `Metrics::render()`: prometheus `Registry::gather()` + `TextEncoder`.
+//! - `static_copy/<series>`  copying the same rendered bytes into a new `Vec`: the floor of any
+//!   handler that answers with bytes it already has (a cache, a static file).
+//! - `prototype_text/<series>` NOT product code: the same exposition written straight from
+//!   compact per-series state (label set pre-rendered once, value formatted per scrape), i.e.
+//!   what a custom collector writing the text format directly would cost. It bounds the gain of
+//!   the first proposal in docs/performance.md.
+//! - `http/<render|static>/<series>`  the whole GET over loopback (hyper server, keep-alive reqwest
+//!   client) where the handler either renders (`render`) or clones a cached `Bytes` (`static`).
+//!
+//! Series are built with the public `Metrics` API exactly as `examples/series_cost.rs` does
+//! (one probe, three pollers, metrics and log fields per service: ~92 series per service).
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use http_body_util::Full;
+use hyper::{Request, Response};
+use td_pz_exporter::metrics::{Endpoint, Metrics, Poller};
+use td_pz_exporter::outcome::ProbeOutcome;
+
+const TARGETS: &[usize] = &[1_000, 10_000, 100_000];
+
+/// The sizes to run: all, or only the one in `TD_PZ_BENCH_SERIES` (for profiling one size
+/// under valgrind without building the others).
+fn targets() -> Vec<usize> {
+    match std::env::var("TD_PZ_BENCH_SERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => vec![n],
+        None => TARGETS.to_vec(),
+    }
+}
+
+fn fill_service(m: &Metrics, i: usize) {
+    let ok = ProbeOutcome {
+        at: SystemTime::now(),
+        reason: None,
+        status: Some(200),
+        duration: Some(Duration::from_millis(40)),
+        server_processing: Some(Duration::from_millis(30)),
+        section: Some("premium_users".into()),
+        section_match: Some(true),
+        checks: vec![],
+        message: String::new(),
+    };
+    let svc = format!("service_{i:05}");
+    let ps = "394649";
+    m.init_probe(ps, &svc, "vip");
+    for p in [Poller::Probe, Poller::Metrics, Poller::Logs] {
+        m.init_schedule(p, ps, &svc);
+        m.poll_done(ps, &svc, p, Duration::from_millis(20), Ok(()));
+    }
+    m.record_probe(ps, &svc, "vip", &ok);
+    m.init_logs(ps, &svc);
+    m.set_error_rate(ps, &svc, Some(0.01));
+    let fields: Vec<(String, f64)> = [
+        "requests_per_second",
+        "total_requests",
+        "error_count",
+        "p50_latency_ms",
+        "p95_latency_ms",
+        "p99_latency_ms",
+        "avg_latency_ms",
+        "cache.hit_ratio",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), 1.0))
+    .collect();
+    m.set_service_fields(ps, &svc, &fields);
+    m.set_service_latency(
+        ps,
+        &svc,
+        &[("p50", 0.03), ("p95", 0.08), ("p99", 0.12), ("avg", 0.04)],
+    );
+    let mut shares = Vec::new();
+    for s in ["premium_users", "new_users", "cart_abandoners", "fallback"] {
+        m.log_entries(ps, &svc, s, 10);
+        shares.push((s.to_string(), 0.25));
+    }
+    m.set_section_shares(ps, &svc, &shares);
+    m.log_processing(ps, &svc, Duration::from_millis(40));
+    m.log_last_entry(ps, &svc, 1.7e9);
+    for e in [Endpoint::Personalize, Endpoint::Metrics, Endpoint::Logs] {
+        m.api_request(ps, &svc, e, Some(200));
+    }
+}
+
+fn series_of(out: &[u8]) -> usize {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .count()
+}
+
+/// A registry with about `target` series, and its exact series count.
+fn build(target: usize) -> (Metrics, usize) {
+    // Some series are shared by all services (histograms by poller, the process's own): the
+    // marginal cost of a service is the difference between two services and one.
+    let count = |services: usize| {
+        let m = Metrics::new();
+        (0..services).for_each(|i| fill_service(&m, i));
+        series_of(&m.render())
+    };
+    let (one, two) = (count(1), count(2));
+    let per = two - one;
+    let base = one - per;
+    let services = (target.saturating_sub(base)).div_ceil(per).max(1);
+    let m = Metrics::new();
+    for i in 0..services {
+        fill_service(&m, i);
+    }
+    let n = series_of(&m.render());
+    (m, n)
+}
+
+/// Prototype of a collector that keeps each series' label set pre-rendered and writes the text
+/// format itself (HELP/TYPE lines kept as they are).
+struct Prototype {
+    /// (`name{labels} ` already rendered, value) or a comment line (value None).
+    lines: Vec<(String, Option<f64>)>,
+}
+
+impl Prototype {
+    fn from_text(text: &[u8]) -> Prototype {
+        let text = std::str::from_utf8(text).expect("utf-8 exposition");
+        let lines = text
+            .lines()
+            .map(|l| {
+                if l.starts_with('#') {
+                    (format!("{l}\n"), None)
+                } else {
+                    let cut = l.rfind(' ').expect("a value");
+                    let v = match &l[cut + 1..] {
+                        "+Inf" => f64::INFINITY,
+                        "-Inf" => f64::NEG_INFINITY,
+                        s => s.parse().unwrap_or(f64::NAN),
+                    };
+                    (l[..=cut].to_string(), Some(v))
+                }
+            })
+            .collect();
+        Prototype { lines }
+    }
+
+    fn render(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(64 * 1024);
+        for (prefix, v) in &self.lines {
+            out.push_str(prefix);
+            if let Some(v) = v {
+                if v.is_nan() {
+                    out.push_str("NaN");
+                } else if v.is_infinite() {
+                    out.push_str(if *v > 0.0 { "+Inf" } else { "-Inf" });
+                } else {
+                    let _ = write!(out, "{v}");
+                }
+                out.push('\n');
+            }
+        }
+        out.into_bytes()
+    }
+}
+
+fn bench_render(c: &mut Criterion) {
+    let built: Vec<(Metrics, usize)> = targets().iter().map(|t| build(*t)).collect();
+    let mut g = c.benchmark_group("scrape");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for (m, n) in &built {
+        let body = m.render();
+        eprintln!(
+            "series={n} bytes={} services={}",
+            body.len(),
+            m.services().len()
+        );
+        g.throughput(Throughput::Elements(*n as u64));
+        g.bench_with_input(BenchmarkId::new("render", n), m, |b, m| {
+            b.iter(|| black_box(m.render()))
+        });
+        g.bench_with_input(BenchmarkId::new("static_copy", n), &body, |b, body| {
+            b.iter(|| black_box(black_box(body.as_slice()).to_vec()))
+        });
+        let proto = Prototype::from_text(&body);
+        g.bench_with_input(BenchmarkId::new("prototype_text", n), &proto, |b, p| {
+            b.iter(|| black_box(p.render()))
+        });
+    }
+    g.finish();
+}
+
+/// A loopback HTTP server whose `/metrics` renders and whose `/static` answers cached bytes.
+fn serve(m: Arc<Metrics>, cached: Bytes) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = sock.set_nodelay(true);
+                let (m, cached) = (m.clone(), cached.clone());
+                tokio::spawn(async move {
+                    let svc =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let body = if req.uri().path() == "/metrics" {
+                                Bytes::from(m.render())
+                            } else {
+                                cached.clone()
+                            };
+                            let mut r = Response::new(Full::new(body));
+                            r.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static(
+                                    "text/plain; version=0.0.4; charset=utf-8",
+                                ),
+                            );
+                            async move { Ok::<_, Infallible>(r) }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+fn bench_http(c: &mut Criterion) {
+    let mut g = c.benchmark_group("http");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .expect("client");
+    // 100k series over HTTP adds nothing the in-process figures do not show; keep the suite short.
+    for target in targets().iter().filter(|t| **t <= 10_000) {
+        let (m, n) = build(*target);
+        let cached = Bytes::from(m.render());
+        let addr = serve(Arc::new(m), cached.clone());
+        g.throughput(Throughput::Elements(n as u64));
+        for what in ["render", "static"] {
+            let url = format!(
+                "http://{addr}/{}",
+                if what == "render" {
+                    "metrics"
+                } else {
+                    "static"
+                }
+            );
+            let got = rt.block_on(async { client.get(&url).send().await?.bytes().await });
+            let len = got.expect("GET").len();
+            assert!(
+                len.abs_diff(cached.len()) < 1024,
+                "about the same size either way"
+            );
+            g.bench_function(BenchmarkId::new(what, n), |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let r = client.get(&url).send().await.expect("GET");
+                        black_box(r.bytes().await.expect("body"))
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_render, bench_http);
+criterion_main!(benches);

@@ -1,0 +1,252 @@
+"""scripts/bench-scale.sh: many services on the default schedules.
+
+N services (default 5,000), each with a service_id and one probe: probe "*/30 * * * * *",
+metrics "0 * * * * *", logs "15,45 * * * * *" (the README's defaults: a probe every 30 s,
+metrics every 60 s, logs every 30 s), against the simulator (accept_any_service, a low log_rate).
+After a warm-up of at least one full minute, a window of `duration` seconds starting at second
+:58 of a minute; /metrics is scraped at :07, :22, :37 and :52 (every 15 s, between the bursts
+of :00/:30 and :15/:45) and each scrape is timed. Figures are deltas over the window.
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import urllib.request
+
+import benchlib as B
+
+NAMES = {
+    "td_pz_scheduler_lateness_seconds_bucket",
+    "td_pz_schedule_skipped_total",
+    "td_pz_probes_total",
+    "td_pz_polls_total",
+    "td_pz_probe_failures_total",
+    "td_pz_poll_failures_total",
+    "td_pz_scheduler_jobs",
+}
+
+
+def config(sim_url, n, spread=False):
+    """spread: each service gets its own second in the period (per-service schedules), as a
+    jitter spread over the whole period would do; the load is the same, without the bursts."""
+    out = [f"""[td]
+site = "us01"
+api_key_env = "TD_API_KEY"
+personalization_url = "{sim_url}"
+cdp_api_url = "{sim_url}"
+timeout = "10s"
+
+[defaults]
+probe_schedule = "*/30 * * * * *"
+metrics_schedule = "0 * * * * *"
+logs_schedule = "15,45 * * * * *"
+"""]
+    for i in range(n):
+        own = probe_own = ""
+        if spread:
+            own = (f'metrics_schedule = "{i % 60} * * * * *"\n'
+                   f'logs_schedule = "{(i + 15) % 30}/30 * * * * *"\n')
+            probe_own = f'  schedule = "{(i * 7) % 30}/30 * * * * *"\n'
+        out.append(f"""
+[[service]]
+name = "svc_{i:05d}"
+parent_segment_id = "394649"
+service_id = "{100000 + i}"
+api = "cdp"
+{own}
+  [[service.probe]]
+  name = "vip"
+  user_id = "vip_user_001"
+  expect_section = "premium_users"
+{probe_own}""")
+    return "".join(out)
+
+
+def scrape(url, pid):
+    c0 = B.cpu_seconds(pid)
+    t0 = time.monotonic()
+    with urllib.request.urlopen(url + "/metrics", timeout=120) as r:
+        body = r.read()
+    took = time.monotonic() - t0
+    return body, took, B.cpu_seconds(pid) - c0
+
+
+def wait_until_second(sec, not_before):
+    """Sleeps until wall-clock second `sec` of a minute, at or after `not_before` (unix)."""
+    t = max(time.time(), not_before)
+    target = t - (t % 60) + sec
+    if target < t:
+        target += 60
+    time.sleep(max(0.0, target - time.time()))
+    return target
+
+
+def deltas(s0, s1):
+    return {k: v - s0.get(k, 0.0) for k, v in s1.items()}
+
+
+def lateness(d, poller=None):
+    buckets = {}
+    for (n, l), v in d.items():
+        if n != "td_pz_scheduler_lateness_seconds_bucket":
+            continue
+        if poller and B.label(l, "poller") != poller:
+            continue
+        le = B.label(l, "le")
+        le = float("inf") if le == "+Inf" else float(le)
+        buckets[le] = buckets.get(le, 0.0) + v
+    return sorted(buckets.items())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=5000)
+    ap.add_argument("--duration", type=int, default=300)
+    ap.add_argument("--log-rate", type=float, default=0.05, help="simulated log entries/s per service")
+    ap.add_argument("--spread", action="store_true",
+                    help="stagger each service's schedules over the period (what-if, not the goal run)")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment of the exporter, e.g. MALLOC_ARENA_MAX=2 (what-if)")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="td-pz-bench-scale.")
+    quiet = B.quiet_machine()
+    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
+    sim_port = B.free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    scen = os.path.join(work, "scenario.json")
+    with open(scen, "w") as f:
+        json.dump({"accept_any_service": True, "log_rate": a.log_rate}, f)
+    sim = B.start(
+        "simulator",
+        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={B.API_KEY}", f"--scenario={scen}"],
+        work,
+    )
+    B.wait_http(sim_url + "/_sim/stats", proc=sim)
+    cfg = os.path.join(work, "exporter.toml")
+    with open(cfg, "w") as f:
+        f.write(config(sim_url, a.services, a.spread))
+    port = B.free_port()
+    url = f"http://127.0.0.1:{port}"
+    t_start = time.time()
+    exp = B.start(
+        "exporter",
+        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
+        work,
+        dict([("TD_API_KEY", B.API_KEY)] + [e.split("=", 1) for e in a.env]),
+    )
+    B.wait_http(url + "/-/ready", timeout=300, proc=exp)
+    ready_after = time.time() - t_start
+    B.log(f"{a.services} services ready after {ready_after:.1f}s; warming up for a minute")
+
+    # The start snapshot at :56 (a full scrape, outside the window), the window from :58.
+    at = wait_until_second(56, time.time() + 60)
+    rss_unscraped = B.status_kib(exp.pid, "VmRSS")
+    body, _, _ = scrape(url, exp.pid)
+    rss_one_scrape = B.status_kib(exp.pid, "VmRSS")
+    s0 = B.prom_samples(body.decode(), NAMES)
+    del body
+    wait_until_second(58, at)
+    B.log(f"window: {a.duration}s from {time.strftime('%H:%M:%S')}")
+    w = B.Window([exp.pid, sim.pid])
+    busy = B.Busy([exp.pid, sim.pid])
+    t_end = time.time() + a.duration
+    scrapes = []
+    size = 0
+    while True:
+        nxt = min(wait_target(s) for s in (7, 22, 37, 52))
+        if nxt >= t_end:
+            break
+        time.sleep(max(0.0, nxt - time.time()))
+        B.alive(exp)
+        body, took, cpu = scrape(url, exp.pid)
+        size = len(body)
+        del body
+        scrapes.append((took, cpu))
+    time.sleep(max(0.0, t_end - time.time()))
+    w.close()
+    other = busy.other_cores()
+    B.alive(exp)
+    rss = B.status_kib(exp.pid, "VmRSS")
+    hwm = B.status_kib(exp.pid, "VmHWM")
+    body, _, _ = scrape(url, exp.pid)
+    text = body.decode()
+    series = sum(1 for line in text.splitlines() if line and line[0] != "#")
+    s1 = B.prom_samples(text, NAMES)
+    del body, text
+    d = deltas(s0, s1)
+
+    cpu = w.cpu[exp.pid]
+    scrape_cpu = sum(c for _, c in scrapes)
+    late = lateness(d)
+    q = lambda x, p=None: B.histogram_quantile(x, lateness(d, p)) * 1000  # noqa: E731
+    skipped = B.sum_of(d, "td_pz_schedule_skipped_total")
+    probes = B.sum_of(d, "td_pz_probes_total")
+    metrics_polls = B.sum_of(d, "td_pz_polls_total", poller="metrics")
+    logs_polls = B.sum_of(d, "td_pz_polls_total", poller="logs")
+    fails = B.sum_of(d, "td_pz_probe_failures_total") + B.sum_of(d, "td_pz_poll_failures_total")
+    fires = late[-1][1] if late else 0
+    minutes = a.duration / 60
+    took = sorted(t for t, _ in scrapes)
+
+    rep = B.Report("bench-scale")
+    rep.row("services", a.services)
+    if a.spread or a.env:
+        rep.row("what-if", " ".join((["schedules spread over the period"] if a.spread else []) + a.env))
+    rep.row("jobs", f"{B.sum_of(s1, 'td_pz_scheduler_jobs'):.0f}")
+    rep.row("ready after start", ready_after, "s")
+    rep.row("window", a.duration, "s")
+    rep.row("probes run (expected)", f"{probes:.0f} ({a.services * 2 * minutes:.0f})")
+    rep.row("metrics polls (expected)", f"{metrics_polls:.0f} ({a.services * minutes:.0f})")
+    rep.row("logs polls (expected)", f"{logs_polls:.0f} ({a.services * 2 * minutes:.0f})")
+    rep.row("failed probes + polls", f"{fails:.0f}")
+    rep.row("exporter CPU", cpu, "s")
+    rep.row("exporter CPU share of one core", cpu / w.elapsed * 100, "%")
+    rep.row("  of which /metrics scrapes", scrape_cpu / w.elapsed * 100, "%")
+    rep.row("  without scrapes", (cpu - scrape_cpu) / w.elapsed * 100, "%")
+    rep.row("exporter CPU per 1,000 runs (no scrapes)",
+            (cpu - scrape_cpu) / max(1.0, probes + metrics_polls + logs_polls) * 1000, "s")
+    rep.row("simulator CPU share (not counted)", w.cpu[sim.pid] / w.elapsed * 100, "%")
+    rep.row("exporter RSS before any scrape (warm-up end)", rss_unscraped / 1024, "MiB")
+    rep.row("exporter RSS after the first scrape", rss_one_scrape / 1024, "MiB")
+    rep.row("exporter RSS at end", rss / 1024, "MiB")
+    rep.row("exporter peak RSS (VmHWM)", hwm / 1024, "MiB")
+    rep.row("series", series)
+    rep.row("scheduler fires in window", f"{fires:.0f}")
+    rep.row("lateness p50", q(0.5), "ms")
+    rep.row("lateness p99", q(0.99), "ms")
+    for p in ("probe", "metrics", "logs"):
+        rep.row(f"lateness p99 ({p})", q(0.99, p), "ms")
+    rep.row("skipped runs", f"{skipped:.0f}")
+    rep.row("/metrics size", size / 1e6, "MB")
+    rep.row("/metrics scrapes", len(scrapes))
+    if took:
+        rep.row("/metrics scrape time p50", B.percentile(took, 50) * 1000, "ms")
+        rep.row("/metrics scrape time max", took[-1] * 1000, "ms")
+        rep.row("/metrics scrape CPU (mean)", scrape_cpu / len(scrapes) * 1000, "ms")
+    rep.row("other load on the machine", other, "cores")
+    share = cpu / w.elapsed * 100
+    rep.goal("CPU < 25% of one core", share < 25, f"{share:.1f}%")
+    rep.goal("RSS < 150 MB", hwm * 1024 < 150e6, f"peak {hwm * 1024 / 1e6:.0f} MB")
+    rep.goal("lateness p99 < 50 ms", q(0.99) < 50, f"{q(0.99):.1f} ms")
+    rep.goal("no skipped runs", skipped == 0, f"{skipped:.0f}")
+    if other > 0.3:
+        rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
+    if fails:
+        rep.note(f"{fails:.0f} probes/polls failed in the window (see the exporter log in {work})")
+    rep.print()
+    if a.out:
+        rep.save(a.out)
+
+
+def wait_target(sec):
+    t = time.time()
+    target = t - (t % 60) + sec
+    return target + 60 if target <= t else target
+
+
+if __name__ == "__main__":
+    main()

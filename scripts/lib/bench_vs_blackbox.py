@@ -1,0 +1,294 @@
+"""scripts/bench-vs-blackbox.sh: the same HTTP POST probe run by td-pz-exporter and by
+blackbox_exporter at the same rate, and the same request sent by wrk (the floor).
+
+Phases, one after the other against one simulator (whose CPU is not counted):
+  A  td-pz-exporter: `rate` probes of one service, each on the cron schedule "* * * * * *",
+     /metrics scraped every 15 s (as Prometheus would) inside the window.
+  B  prometheus-blackbox-exporter: an http module (POST, JSON body, headers,
+     fail_if_body_not_matches_regexp "section") driven by `rate` /probe requests per second
+     from this script (one keep-alive connection; the driver's CPU is not counted).
+  C  wrk -t1 -c1 with a lua script (POST, headers, body, the same body check): paced at the
+     same rate (lua delay()), then flat out.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import tempfile
+import time
+
+import benchlib as B
+
+PS, SVC, USER = "394649", "product_recommendations", "vip_user_001"
+PATH = f"/audiences/{PS}/personalization/{SVC}"
+BODY = '{"user_id":"vip_user_001"}'
+
+
+def exporter_config(sim_url, rate):
+    probes = "".join(
+        f'\n  [[service.probe]]\n  name = "p{i:02d}"\n  user_id = "{USER}"\n' for i in range(rate)
+    )
+    return f"""[td]
+site = "us01"
+api_key_env = "TD_API_KEY"
+personalization_url = "{sim_url}"
+cdp_api_url = "{sim_url}"
+timeout = "5s"
+max_requests_per_second = {max(rate * 2, 5)}
+
+[defaults]
+probe_schedule = "* * * * * *"
+
+[[service]]
+name = "{SVC}"
+parent_segment_id = "{PS}"
+api = "cdp"
+{probes}"""
+
+
+BLACKBOX_CONFIG = """modules:
+  td_post:
+    prober: http
+    timeout: 5s
+    http:
+      method: POST
+      preferred_ip_protocol: ip4
+      valid_status_codes: [200]
+      headers:
+        Authorization: "TD1 {key}"
+        Content-Type: application/json
+      body: '{body}'
+      fail_if_body_not_matches_regexp:
+        - '"section"'
+"""
+
+WRK_LUA = """wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "TD1 {key}"
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+bad = 0
+response = function(status, headers, body)
+  if status ~= 200 or not string.find(body, '"section"', 1, true) then bad = bad + 1 end
+end
+{delay}
+done = function(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  io.write(string.format("BAD %d\\n", b))
+end
+"""
+
+
+def metrics(url):
+    _, body = B.http_get(url + "/metrics")
+    return B.prom_samples(body.decode(), {"td_pz_probes_total", "td_pz_probe_failures_total"})
+
+
+def phase_exporter(a, work, sim_url, rep):
+    cfg = os.path.join(work, "exporter.toml")
+    with open(cfg, "w") as f:
+        f.write(exporter_config(sim_url, a.rate))
+    port = B.free_port()
+    url = f"http://127.0.0.1:{port}"
+    exp = B.start(
+        "exporter",
+        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
+        work,
+        {"TD_API_KEY": B.API_KEY},
+    )
+    B.wait_http(url + "/-/ready", proc=exp)
+    time.sleep(a.warmup)
+    s0 = metrics(url)
+    w = B.Window([exp.pid])
+    busy = B.Busy([a.sim_pid])
+    t_end = time.monotonic() + a.duration
+    next_scrape = time.monotonic() + 7.5
+    scrapes = 0
+    while time.monotonic() < t_end:
+        B.alive(exp)
+        if time.monotonic() >= next_scrape:
+            B.http_get(url + "/metrics")
+            scrapes += 1
+            next_scrape += 15
+        time.sleep(0.05)
+    w.close()
+    other = busy.other_cores()
+    s1 = metrics(url)
+    probes = B.sum_of(s1, "td_pz_probes_total") - B.sum_of(s0, "td_pz_probes_total")
+    failed = B.sum_of(s1, "td_pz_probe_failures_total") - B.sum_of(s0, "td_pz_probe_failures_total")
+    hwm = B.status_kib(exp.pid, "VmHWM")
+    rss = B.status_kib(exp.pid, "VmRSS")
+    anon, file_ = B.status_kib(exp.pid, "RssAnon"), B.status_kib(exp.pid, "RssFile")
+    B.stop(exp)
+    if probes <= 0:
+        raise SystemExit("measurement failed: td-pz-exporter ran no probes")
+    cpu = w.cpu[exp.pid]
+    return {
+        "probes": probes, "failed": failed, "cpu": cpu, "elapsed": w.elapsed, "hwm": hwm,
+        "rss": rss, "anon": anon, "file": file_, "scrapes": scrapes, "other": other,
+    }
+
+
+def phase_blackbox(a, work, sim_url):
+    cfg = os.path.join(work, "blackbox.yml")
+    with open(cfg, "w") as f:
+        f.write(BLACKBOX_CONFIG.format(key=B.API_KEY, body=BODY))
+    port = B.free_port()
+    bb = B.start(
+        "blackbox",
+        [a.blackbox, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
+        work,
+    )
+    B.wait_http(f"http://127.0.0.1:{port}/-/healthy", proc=bb)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    target = f"{sim_url}{PATH}"
+    query = f"/probe?module=td_post&target={target}"
+
+    def drive(seconds):
+        ok = bad = 0
+        t0 = time.monotonic()
+        n = 0
+        while True:
+            at = t0 + n / a.rate
+            if at >= t0 + seconds:
+                break
+            delay = at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            conn.request("GET", query)
+            r = conn.getresponse()
+            body = r.read()
+            if r.status == 200 and re.search(rb"^probe_success 1$", body, re.M):
+                ok += 1
+            else:
+                bad += 1
+            n += 1
+        return ok, bad
+
+    drive(a.warmup)
+    w = B.Window([bb.pid])
+    busy = B.Busy([a.sim_pid])
+    ok, bad = drive(a.duration)
+    w.close()
+    other = busy.other_cores()
+    B.alive(bb)
+    hwm = B.status_kib(bb.pid, "VmHWM")
+    rss = B.status_kib(bb.pid, "VmRSS")
+    anon, file_ = B.status_kib(bb.pid, "RssAnon"), B.status_kib(bb.pid, "RssFile")
+    conn.close()
+    B.stop(bb)
+    if ok + bad == 0:
+        raise SystemExit("measurement failed: blackbox ran no probes")
+    return {
+        "probes": ok + bad, "failed": bad, "cpu": w.cpu[bb.pid], "elapsed": w.elapsed,
+        "hwm": hwm, "rss": rss, "anon": anon, "file": file_, "other": other,
+    }
+
+
+def run_wrk(a, work, sim_url, seconds, paced):
+    lua = os.path.join(work, f"post{'_paced' if paced else ''}.lua")
+    delay = f"delay = function() return {1000 / a.rate:.0f} end" if paced else ""
+    with open(lua, "w") as f:
+        f.write(WRK_LUA.format(body=BODY, key=B.API_KEY, delay=delay))
+    argv = [a.wrk, "-t1", "-c1", f"-d{seconds}s", "-s", lua, sim_url + PATH]
+    busy = B.Busy([a.sim_pid])
+    with open(os.path.join(work, f"wrk{'_paced' if paced else ''}.out"), "w+") as out:
+        p = __import__("subprocess").Popen(argv, stdout=out, stderr=out)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        other = busy.other_cores()
+        out.seek(0)
+        text = out.read()
+    m = re.search(r"(\d+) requests in", text)
+    bad = re.search(r"BAD (\d+)", text)
+    if p.returncode != 0 or not m:
+        raise SystemExit(f"measurement failed: wrk: {text}")
+    n = int(m.group(1))
+    errors = int(bad.group(1)) if bad else 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return {"requests": n, "cpu": ru.ru_utime + ru.ru_stime, "bad": errors, "other": other}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=int, default=20, help="probes per second, each")
+    ap.add_argument("--duration", type=int, default=60, help="seconds measured per prober")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--wrk-seconds", type=int, default=30)
+    ap.add_argument("--blackbox", default="prometheus-blackbox-exporter")
+    ap.add_argument("--wrk", default="wrk")
+    ap.add_argument("--out", help="also write the figures as JSON here")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="td-pz-bench-bb.")
+    quiet = B.quiet_machine()
+    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
+    sim_port = B.free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    scen = os.path.join(work, "scenario.json")
+    with open(scen, "w") as f:
+        f.write('{"accept_any_service": true, "log_rate": 0.1}')
+    sim = B.start(
+        "simulator",
+        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={B.API_KEY}", f"--scenario={scen}"],
+        work,
+    )
+    a.sim_pid = sim.pid
+    B.wait_http(sim_url + "/_sim/stats", proc=sim)
+
+    B.log(f"A: td-pz-exporter, {a.rate} probes/s for {a.duration}s")
+    ours = phase_exporter(a, work, sim_url, None)
+    B.log(f"B: blackbox_exporter, {a.rate} /probe/s for {a.duration}s")
+    bb = phase_blackbox(a, work, sim_url)
+    B.log(f"C: wrk paced at {a.rate}/s for {a.wrk_seconds}s, then flat out for 10s")
+    wrk_paced = run_wrk(a, work, sim_url, a.wrk_seconds, paced=True)
+    wrk_flat = run_wrk(a, work, sim_url, 10, paced=False)
+    B.alive(sim)
+
+    per_k = lambda r: r["cpu"] / r["probes"] * 1000  # noqa: E731
+    ours_k, bb_k = per_k(ours), per_k(bb)
+    wrk_paced_k = wrk_paced["cpu"] / wrk_paced["requests"] * 1000
+    wrk_flat_k = wrk_flat["cpu"] / wrk_flat["requests"] * 1000
+    rep = B.Report("bench-vs-blackbox")
+    rep.row("rate (each prober)", f"{a.rate}/s for {a.duration}s")
+    rep.row("td-pz-exporter probes (failed)", f"{ours['probes']:.0f} ({ours['failed']:.0f})")
+    rep.row("td-pz-exporter CPU", ours["cpu"], "s")
+    rep.row("td-pz-exporter CPU per 1,000 probes", ours_k, "s")
+    rep.row("td-pz-exporter peak RSS (VmHWM)", ours["hwm"] / 1024, "MiB")
+    rep.row("td-pz-exporter RSS at end: anonymous + file", f"{ours['anon'] / 1024:.1f} + {ours['file'] / 1024:.1f}", "MiB")
+    rep.row("td-pz-exporter /metrics scrapes in window", ours["scrapes"])
+    rep.row("blackbox_exporter probes (failed)", f"{bb['probes']} ({bb['failed']})")
+    rep.row("blackbox_exporter CPU", bb["cpu"], "s")
+    rep.row("blackbox_exporter CPU per 1,000 probes", bb_k, "s")
+    rep.row("blackbox_exporter peak RSS (VmHWM)", bb["hwm"] / 1024, "MiB")
+    rep.row("blackbox_exporter RSS at end: anonymous + file", f"{bb['anon'] / 1024:.1f} + {bb['file'] / 1024:.1f}", "MiB")
+    rep.row("CPU per probe: ours / blackbox", ours_k / bb_k, "x")
+    rep.row("peak RSS: ours / blackbox", ours["hwm"] / bb["hwm"], "x")
+    rep.row("anonymous RSS at end: ours / blackbox", ours["anon"] / bb["anon"], "x")
+    rep.row(f"wrk paced {a.rate}/s: requests (bad)", f"{wrk_paced['requests']} ({wrk_paced['bad']})")
+    rep.row(f"wrk paced {a.rate}/s: CPU per 1,000 requests", wrk_paced_k, "s")
+    rep.row("wrk flat out: requests (bad)", f"{wrk_flat['requests']} ({wrk_flat['bad']})")
+    rep.row("wrk flat out: CPU per 1,000 requests", wrk_flat_k, "s")
+    rep.row("ours per probe / wrk paced per request", ours_k / wrk_paced_k, "x")
+    rep.row("ours per probe / wrk flat-out per request", ours_k / wrk_flat_k, "x")
+    rep.row("blackbox per probe / wrk paced per request", bb_k / wrk_paced_k, "x")
+    other = max(ours["other"], bb["other"], wrk_paced["other"])
+    rep.row("other load on the machine (max of phases)", other, "cores")
+    rep.goal("CPU per probe <= 0.5x blackbox", ours_k <= 0.5 * bb_k, f"{ours_k / bb_k:.2f}x")
+    rep.goal("peak RSS <= 0.5x blackbox", ours["hwm"] <= 0.5 * bb["hwm"], f"{ours['hwm'] / bb['hwm']:.2f}x")
+    rep.goal("CPU per probe <= 3x wrk (same rate)", ours_k <= 3 * wrk_paced_k, f"{ours_k / wrk_paced_k:.2f}x")
+    if ours["failed"] or bb["failed"] or wrk_paced["bad"] or wrk_flat["bad"]:
+        rep.note("some probes or requests failed: see the counts above")
+    if other > 0.3:
+        rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
+    rep.print()
+    if a.out:
+        rep.save(a.out)
+
+
+if __name__ == "__main__":
+    main()
