@@ -88,7 +88,13 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         }
         app.metrics
             .set_scheduler_state(app.job_count(), app.runs_in_flight());
-        return respond(StatusCode::OK, PROM, app.metrics.render());
+        // Rendering thousands of services takes long enough to stall the scheduler's timers on
+        // the async workers: it runs on the blocking pool instead.
+        let metrics = app.metrics.clone();
+        let body = tokio::task::spawn_blocking(move || metrics.render())
+            .await
+            .unwrap_or_default();
+        return respond(StatusCode::OK, PROM, body);
     }
     match path.as_str() {
         "/-/healthy" => respond(StatusCode::OK, TEXT, "Healthy\n"),
