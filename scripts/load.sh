@@ -80,6 +80,7 @@ python3 "$MEASURE" cpusnap "$LS_DIR/cpu-before.json"
 python3 "$MEASURE" scrape "$EXPORTER_URL/metrics" "$LS_DIR/before.prom"
 wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_}s" --timeout "$WRK_TIMEOUT" --latency "$EXPORTER_URL/metrics" >"$LS_DIR/wrk.txt"
 python3 "$MEASURE" scrape "$EXPORTER_URL/metrics" "$LS_DIR/after.prom"
+hwm=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$EXPORTER_PID/status")
 python3 "$MEASURE" cpusnap "$LS_DIR/cpu-after.json"
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) after:  $(ls_machine)"
 python3 "$MEASURE" cpureport "$LS_DIR/cpu-before.json" "$LS_DIR/cpu-after.json" --ours "$SIM_PID,$EXPORTER_PID"
@@ -87,6 +88,7 @@ python3 "$MEASURE" cpureport "$LS_DIR/cpu-before.json" "$LS_DIR/cpu-after.json" 
 echo "command: wrk -t$THREADS -c$CONNS -d${SECONDS_}s --timeout $WRK_TIMEOUT --latency $EXPORTER_URL/metrics"
 echo "setup: $SERVICES services x $PROBES probes every second (+ metrics and logs pollers every 5 s), binary $TD_PZ_BIN"
 sed -n '/Latency Distribution/,$p' "$LS_DIR/wrk.txt" | sed 's/^/  wrk| /'
+echo "exporter peak RSS since its start (VmHWM): $hwm"
 ls_stop
 echo "files: $LS_DIR (the logs are deleted when every assertion passed, unless --keep)"
 set +e

@@ -12,10 +12,12 @@ the share of samples taken in the kernel), the self time by library, and the hot
 """
 
 import argparse
+import atexit
 import collections
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -35,7 +37,7 @@ AREAS = [
     ("  label lookup/hashing (MetricVec)", r"prometheus::vec::MetricVec.*(get_metric_with|hash_label|with_label_values|remove)"),
     ("history (status page ring)", r"td_pz_exporter::history"),
     ("HTTP client (reqwest, hyper client)", r"reqwest::|hyper::client|hyper_util::client"),
-    ("TLS (rustls)", r"rustls"),
+    ("TLS (rustls crate; not the hyper_rustls wrapper)", r"(?<![a-z_])rustls::"),
     ("JSON parse (serde_json::de)", r"serde_json::de"),
     ("JSON build/serialize (serde_json ser, json!)", r"serde_json::ser|serde_json::value::ser|serde_json::value::to_value"),
     ("probe: poll::probe", r"td_pz_exporter::poll::probe"),
@@ -169,6 +171,10 @@ def main():
     B.wait_http(url + "/-/ready", timeout=300, proc=exp)
     time.sleep(65 if a.workload == "scale" else 10)
     data = a.keep or os.path.join(work, "perf.data")
+    if a.keep:
+        # perf resolves symbols by the path that ran: keep the binary snapshot for --analyse.
+        atexit.unregister(shutil.rmtree)
+        B.log(f"keeping {data} and the binary it profiled, {B.BIN}")
     B.log(f"perf record -p {exp.pid} for {a.seconds}s ({a.workload})")
     c0 = B.cpu_seconds(exp.pid)
     perf = perf_record(exp.pid, a.seconds, data, a.freq)

@@ -9,21 +9,50 @@ work on the machine is flagged ("re-run") instead of silently reported.
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("TD_PZ_BIN", os.path.join(ROOT, "target", "release", "td-pz-exporter"))
+SOURCE_BIN = os.environ.get("TD_PZ_BIN", os.path.join(ROOT, "target", "release", "td-pz-exporter"))
 TICK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 # A test value the simulator checks like a real key; not a secret.
 API_KEY = "1/bench000000000000000000000000000000000000"
 
 _started = []
+
+
+def _snapshot_binary():
+    """A private copy of the binary: others rebuild target/release while a bench runs, and perf
+    must resolve symbols against the code that ran. Removed at exit unless BENCH_KEEP_BIN is set."""
+    if not os.path.exists(SOURCE_BIN):
+        raise SystemExit(f"measurement failed: no binary at {SOURCE_BIN} (cargo build --release)")
+    d = tempfile.mkdtemp(prefix="td-pz-bench-bin.")
+    dst = os.path.join(d, "td-pz-exporter")
+    shutil.copy2(SOURCE_BIN, dst)
+    if not os.environ.get("BENCH_KEEP_BIN"):
+        atexit.register(shutil.rmtree, d, True)
+    return dst
+
+
+BIN = _snapshot_binary()
+
+
+def revision():
+    """The commit, whether src/ differs from it, and when the binary was built."""
+    def git(*args):
+        r = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True)
+        return r.stdout.strip()
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = "+src changes" if git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock") else ""
+    built = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(SOURCE_BIN)))
+    return f"{rev}{dirty}, built {built}"
 
 
 def log(msg):
@@ -264,7 +293,7 @@ class Report:
 
     def __init__(self, name):
         self.name = name
-        self.rows = []
+        self.rows = [("binary", revision(), "")]
         self.goals = []
         self.notes = []
 

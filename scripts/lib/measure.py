@@ -536,6 +536,12 @@ def soak(a):
     margin = max(10, 0.1 * b_fd)
     ch.check(e_fd <= b_fd + margin, f"open fds flat: {b_fd:.0f} at the baseline -> {e_fd:.0f} at the end "
              f"(margin {margin:.0f}; peak {max(s['fds'] for s in samples)} during faults)")
+    try:
+        with open(f"/proc/{a.pid}/status") as f:
+            hwm = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+        print(f"  info: peak RSS since the start (VmHWM) {hwm:.1f} MiB")
+    except (OSError, AttributeError):
+        pass
     b_th, e_th = med(base, "threads"), med(end, "threads")
     print(f"  info: threads {b_th:.0f} -> {e_th:.0f} (max {max(s['threads'] for s in samples)})")
 
