@@ -40,7 +40,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-build) LS_BUILD=0 ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "soak: unknown argument $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +57,7 @@ ls_under_lock "$0" "$@"
 mkdir -p "$ROOT/target/soak"
 LS_DIR=$(mktemp -d "$ROOT/target/soak/run.XXXXXX")
 rc=1
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     ls_stop
     if [ "$rc" -eq 0 ] && [ "$keep" = 0 ]; then   # passed: keep the report and figures, drop the logs

@@ -81,10 +81,10 @@ ls_start() {
 
 # ls_stop: SIGTERM to every process started here (by pid), SIGKILL after 15 s.
 ls_stop() {
-    local pid i
+    local pid
     for pid in "${LS_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${LS_PIDS[@]}"; do
-        for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
