@@ -219,7 +219,7 @@ impl Metrics {
             poll_failures: counter("td_pz_poll_failures_total", "Failed polls by reason.", &[SVC[0], SVC[1], "poller", "reason"]),
             poll_last_success: gauge("td_pz_poll_last_success_timestamp_seconds", "Unix time of the last successful poll.", &with(SVC, "poller")),
             api_requests: counter("td_pz_api_requests_total", "Requests to TD by endpoint and HTTP status (code=\"error\" when no response came).", &[SVC[0], SVC[1], "endpoint", "code"]),
-            schedule_skipped: counter("td_pz_schedule_skipped_total", "Runs skipped because the previous run of the same job was still going.", &with(SVC, "poller")),
+            schedule_skipped: counter("td_pz_schedule_skipped_total", "Runs skipped: the previous run of the same job was still going, or the scheduler fell more than a period behind.", &with(SVC, "poller")),
             lateness: histogram("td_pz_scheduler_lateness_seconds", "How late a job started against its cron time (jitter excluded).", &["poller"], LATENESS_BUCKETS),
 
             reload_ok: {
@@ -419,10 +419,10 @@ impl Metrics {
         self.own(ps, svc, |o| o.pollers.insert(poller));
     }
 
-    pub fn schedule_skipped(&self, poller: Poller, ps: &str, svc: &str) {
+    pub fn schedule_skipped(&self, poller: Poller, ps: &str, svc: &str, n: u64) {
         self.schedule_skipped
             .with_label_values(&[ps, svc, poller.as_label()])
-            .inc();
+            .inc_by(n);
     }
 
     pub fn observe_lateness(&self, poller: Poller, late: Duration) {

@@ -30,6 +30,7 @@ pub async fn serve_until_signal(app: Arc<App>, listener: TcpListener, s: &Servin
         security: s.security.clone(),
         telemetry_path: s.telemetry_path.clone(),
         runbook_url: s.runbook_url.clone(),
+        scrapes: Default::default(),
     });
     let server = tokio::spawn(web::serve(listener, state, stop.clone()));
     wait_for_stop(&app).await;

@@ -125,10 +125,11 @@ impl Hasher for Fnv {
     }
 }
 
-/// The deterministic delay of a job after its cron time: spread over a tenth of its period,
-/// at most one second.
+/// The deterministic delay of a job after its cron time, at most one second: spread over the
+/// whole period when it is shorter (1,000 jobs on a 1 s schedule start evenly through each
+/// second, not all in its first tenth), and never past the next fire.
 pub fn jitter(key: &str, period: Duration) -> Duration {
-    let spread = (period / 10).min(Duration::from_secs(1));
+    let spread = period.min(Duration::from_secs(1));
     if spread.is_zero() {
         return Duration::ZERO;
     }
@@ -249,6 +250,39 @@ fn instant_for(t: DateTime<Utc>) -> Instant {
     }
 }
 
+/// The cron time to fire next after `last` (or after `now` for a new job), and how many fires
+/// were missed: when the loop fell more than a period behind (a stalled machine, a suspended VM,
+/// a run that blocked its worker), every overdue fire but the latest is skipped and counted, and
+/// the latest runs now, late (its lateness is observed).
+fn next_fire(
+    schedule: &CronSchedule,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    jitter: Duration,
+) -> (Option<DateTime<Utc>>, u64) {
+    /// After this many missed fires (a day of a 1 s schedule), stop counting one by one.
+    const MAX_COUNTED: u64 = 100_000;
+    let Some(last) = last else {
+        return (schedule.next_after(now), 0);
+    };
+    let jitter = chrono::Duration::from_std(jitter).unwrap_or_default();
+    let mut next = schedule.next_after(last);
+    let mut missed = 0;
+    while let Some(n) = next {
+        match schedule.next_after(n) {
+            Some(after) if after + jitter <= now => {
+                missed += 1;
+                next = Some(after);
+                if missed == MAX_COUNTED {
+                    return (schedule.next_after(now), missed);
+                }
+            }
+            _ => break,
+        }
+    }
+    (next, missed)
+}
+
 async fn job_loop(
     job: PlannedJob,
     cancel: CancellationToken,
@@ -259,11 +293,11 @@ async fn job_loop(
     let running = Arc::new(AtomicBool::new(false));
     let mut last: Option<DateTime<Utc>> = None;
     loop {
-        let from = match last {
-            Some(l) => l.max(Utc::now()),
-            None => Utc::now(),
-        };
-        let Some(next) = job.schedule.next_after(from) else {
+        let (next, missed) = next_fire(&job.schedule, last, Utc::now(), jitter);
+        if missed > 0 {
+            metrics.schedule_skipped(job.poller, &job.parent_segment, &job.service, missed);
+        }
+        let Some(next) = next else {
             return;
         };
         last = Some(next);
@@ -277,7 +311,7 @@ async fn job_loop(
             Instant::now().saturating_duration_since(fire_at),
         );
         if running.swap(true, Ordering::AcqRel) {
-            metrics.schedule_skipped(job.poller, &job.parent_segment, &job.service);
+            metrics.schedule_skipped(job.poller, &job.parent_segment, &job.service, 1);
             continue;
         }
         let flag = running.clone();
@@ -313,12 +347,84 @@ mod tests {
         );
     }
 
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn on_time_loops_miss_nothing() {
+        let every5 = CronSchedule::parse("*/5 * * * * *").unwrap();
+        let j = Duration::from_millis(300);
+        // A new job: the next cron time after now.
+        let (n, missed) = next_fire(&every5, None, at("2026-01-01T00:00:01Z"), j);
+        assert_eq!((n, missed), (Some(at("2026-01-01T00:00:05Z")), 0));
+        // Woke up a little late for 00:05 (fired at 00:05.3 + 0.2 s): 00:10 is next, none missed.
+        let (n, missed) = next_fire(
+            &every5,
+            Some(at("2026-01-01T00:00:05Z")),
+            at("2026-01-01T00:00:05.5Z"),
+            j,
+        );
+        assert_eq!((n, missed), (Some(at("2026-01-01T00:00:10Z")), 0));
+        // Late by less than a period: 00:10 is overdue but runs (late), nothing counted.
+        let (n, missed) = next_fire(
+            &every5,
+            Some(at("2026-01-01T00:00:05Z")),
+            at("2026-01-01T00:00:12Z"),
+            j,
+        );
+        assert_eq!((n, missed), (Some(at("2026-01-01T00:00:10Z")), 0));
+    }
+
+    #[test]
+    fn a_stalled_loop_counts_the_fires_it_missed() {
+        let every5 = CronSchedule::parse("*/5 * * * * *").unwrap();
+        let j = Duration::from_millis(300);
+        // Last fired 00:05; now 00:31: 00:10 .. 00:25 missed, 00:30 (+0.3 s) runs now, late.
+        let (n, missed) = next_fire(
+            &every5,
+            Some(at("2026-01-01T00:00:05Z")),
+            at("2026-01-01T00:00:31Z"),
+            j,
+        );
+        assert_eq!((n, missed), (Some(at("2026-01-01T00:00:30Z")), 4));
+        // Now 00:30.2, before 00:30's jittered fire: 00:25 is the late one, 3 missed.
+        let (n, missed) = next_fire(
+            &every5,
+            Some(at("2026-01-01T00:00:05Z")),
+            at("2026-01-01T00:00:30.2Z"),
+            j,
+        );
+        assert_eq!((n, missed), (Some(at("2026-01-01T00:00:25Z")), 3));
+        // A suspended machine: counting stops at the cap and the loop resumes from now.
+        let every1 = CronSchedule::parse("* * * * * *").unwrap();
+        let (n, missed) = next_fire(
+            &every1,
+            Some(at("2026-01-01T00:00:00Z")),
+            at("2026-01-03T00:00:00Z"),
+            Duration::ZERO,
+        );
+        assert_eq!((n, missed), (Some(at("2026-01-03T00:00:01Z")), 100_000));
+    }
+
     #[test]
     fn jitter_is_deterministic_and_bounded() {
         let p = Duration::from_secs(30);
         assert_eq!(jitter("probe/1/a/vip", p), jitter("probe/1/a/vip", p));
         assert!(jitter("probe/1/a/vip", p) < Duration::from_secs(1));
-        assert!(jitter("x", Duration::from_secs(1)) < Duration::from_millis(100));
+        let second = Duration::from_secs(1);
+        let one_second: Vec<Duration> = (0..1000)
+            .map(|i| jitter(&format!("probe/1/s{i}/p"), second))
+            .collect();
+        assert!(one_second.iter().all(|j| *j < second));
+        // Spread over the whole second: each tenth of it gets about a tenth of the jobs.
+        for tenth in 0..10 {
+            let n = one_second
+                .iter()
+                .filter(|j| j.as_millis() / 100 == tenth)
+                .count();
+            assert!((60..=140).contains(&n), "{n} jobs in tenth {tenth}");
+        }
         let distinct: std::collections::HashSet<_> = (0..100)
             .map(|i| jitter(&format!("probe/1/s{i}/p"), p))
             .collect();

@@ -4,6 +4,7 @@
 //! TD. Every refused request is counted in `td_pz_bad_requests_total`.
 
 pub mod page;
+pub mod scrape;
 pub mod security;
 
 use std::convert::Infallible;
@@ -32,6 +33,7 @@ pub struct WebState {
     pub security: Arc<security::WebSecurity>,
     pub telemetry_path: String,
     pub runbook_url: String,
+    pub scrapes: scrape::Coalescer,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -86,14 +88,7 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         if !get {
             return method_not_allowed("GET, HEAD");
         }
-        app.metrics
-            .set_scheduler_state(app.job_count(), app.runs_in_flight());
-        // Rendering thousands of services takes long enough to stall the scheduler's timers on
-        // the async workers: it runs on the blocking pool instead.
-        let metrics = app.metrics.clone();
-        let body = tokio::task::spawn_blocking(move || metrics.render())
-            .await
-            .unwrap_or_default();
+        let body = state.scrapes.render(app).await;
         return respond(StatusCode::OK, PROM, body);
     }
     match path.as_str() {
