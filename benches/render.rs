@@ -4,13 +4,10 @@
 //! `scripts/bench-micro.sh` runs it (under the measurement lock) and prints the ratios; alone:
 //! `cargo bench --bench render`. Groups:
 //!
-//! - `render/<series>`       `Metrics::render()`: prometheus `Registry::gather()` + `TextEncoder`.
+//! - `render/<series>`       `Metrics::render()`: the per-service families written straight from
+//!   their compact state, the exporter's own few through the `prometheus` crate's encoder.
 //! - `static_copy/<series>`  copying the same rendered bytes into a new `Vec`: the floor of any
 //!   handler that answers with bytes it already has (a cache, a static file).
-//! - `prototype_text/<series>` NOT product code: the same exposition written straight from
-//!   compact per-series state (label set pre-rendered once, value formatted per scrape), i.e.
-//!   what a custom collector writing the text format directly would cost. It bounds the gain of
-//!   the first proposal in docs/performance.md.
 //! - `http/<render|static>/<series>`  the whole GET over loopback (hyper server, keep-alive reqwest
 //!   client) where the handler either renders (`render`) or clones a cached `Bytes` (`static`).
 //!
@@ -18,7 +15,6 @@
 //! (one probe, three pollers, metrics and log fields per service: ~92 series per service).
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,54 +124,6 @@ fn build(target: usize) -> (Metrics, usize) {
     (m, n)
 }
 
-/// Prototype of a collector that keeps each series' label set pre-rendered and writes the text
-/// format itself (HELP/TYPE lines kept as they are).
-struct Prototype {
-    /// (`name{labels} ` already rendered, value) or a comment line (value None).
-    lines: Vec<(String, Option<f64>)>,
-}
-
-impl Prototype {
-    fn from_text(text: &[u8]) -> Prototype {
-        let text = std::str::from_utf8(text).expect("utf-8 exposition");
-        let lines = text
-            .lines()
-            .map(|l| {
-                if l.starts_with('#') {
-                    (format!("{l}\n"), None)
-                } else {
-                    let cut = l.rfind(' ').expect("a value");
-                    let v = match &l[cut + 1..] {
-                        "+Inf" => f64::INFINITY,
-                        "-Inf" => f64::NEG_INFINITY,
-                        s => s.parse().unwrap_or(f64::NAN),
-                    };
-                    (l[..=cut].to_string(), Some(v))
-                }
-            })
-            .collect();
-        Prototype { lines }
-    }
-
-    fn render(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(64 * 1024);
-        for (prefix, v) in &self.lines {
-            out.push_str(prefix);
-            if let Some(v) = v {
-                if v.is_nan() {
-                    out.push_str("NaN");
-                } else if v.is_infinite() {
-                    out.push_str(if *v > 0.0 { "+Inf" } else { "-Inf" });
-                } else {
-                    let _ = write!(out, "{v}");
-                }
-                out.push('\n');
-            }
-        }
-        out.into_bytes()
-    }
-}
-
 fn bench_render(c: &mut Criterion) {
     let built: Vec<(Metrics, usize)> = targets().iter().map(|t| build(*t)).collect();
     let mut g = c.benchmark_group("scrape");
@@ -196,10 +144,6 @@ fn bench_render(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("static_copy", n), &body, |b, body| {
             b.iter(|| black_box(black_box(body.as_slice()).to_vec()))
-        });
-        let proto = Prototype::from_text(&body);
-        g.bench_with_input(BenchmarkId::new("prototype_text", n), &proto, |b, p| {
-            b.iter(|| black_box(p.render()))
         });
     }
     g.finish();

@@ -49,12 +49,9 @@ def main():
     for n in sizes:
         render = r[f"scrape/render/{n}"]["ns"]
         copy = r[f"scrape/static_copy/{n}"]["ns"]
-        proto = r.get(f"scrape/prototype_text/{n}", {}).get("ns")
         rep.row(f"render, {n} series", fmt_ns(render), f"({render / n:.0f} ns/series)")
         rep.row(f"static copy, {n} series", fmt_ns(copy))
         rep.row(f"render / static copy, {n} series", render / copy, "x")
-        if proto:
-            rep.row(f"prototype direct writer, {n} series", fmt_ns(proto), f"(render/prototype {render / proto:.1f}x)")
         h_r, h_s = r.get(f"http/render/{n}"), r.get(f"http/static/{n}")
         if h_r and h_s:
             rep.row(f"HTTP GET rendering, {n} series", fmt_ns(h_r["ns"]))

@@ -1,0 +1,503 @@
+//! The metrics registry: one struct owns every metric of the contract.
+//!
+//! Call sites record domain events through its methods (`record_probe`, `poll_done`,
+//! `api_request`, ...) and never spell a metric name or a label value. The per-service series
+//! live in a compact [`store`] written straight to the text format; a service that leaves the
+//! configuration, a field that vanishes from a response or a section that falls out of the
+//! window leaves no stale series. The exporter's own few series (scheduler, configuration,
+//! process, HTTP) use the `prometheus` crate's registry.
+
+mod store;
+mod text;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
+
+use crate::outcome::ProbeOutcome;
+use crate::reason::Reason;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Poller {
+    Probe,
+    Metrics,
+    Logs,
+    Discovery,
+}
+
+impl Poller {
+    pub const ALL: [Poller; 4] = [
+        Poller::Probe,
+        Poller::Metrics,
+        Poller::Logs,
+        Poller::Discovery,
+    ];
+
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            Poller::Probe => "probe",
+            Poller::Metrics => "metrics",
+            Poller::Logs => "logs",
+            Poller::Discovery => "discovery",
+        }
+    }
+}
+
+/// Which TD endpoint a request went to (`td_pz_api_requests_total{endpoint}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    Personalize,
+    PersonalizeTest,
+    P13n,
+    Metrics,
+    Logs,
+    Discovery,
+}
+
+impl Endpoint {
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            Endpoint::Personalize => "personalize",
+            Endpoint::PersonalizeTest => "personalize_test",
+            Endpoint::P13n => "p13n",
+            Endpoint::Metrics => "metrics",
+            Endpoint::Logs => "logs",
+            Endpoint::Discovery => "discovery",
+        }
+    }
+}
+
+/// Why the exporter's own HTTP server refused a request.
+#[derive(Clone, Copy, Debug)]
+pub enum BadRequest {
+    Method,
+    NotFound,
+    Unauthorized,
+}
+
+impl BadRequest {
+    fn as_label(&self) -> &'static str {
+        match self {
+            BadRequest::Method => "method",
+            BadRequest::NotFound => "not_found",
+            BadRequest::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+pub const OTHER_SECTION: &str = "__other__";
+
+const POLL_BUCKETS: &[f64] = &[0.01, 0.05, 0.25, 1.0, 5.0, 30.0];
+const LATENESS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    services: Store,
+    /// The size of the last render, to allocate the next one at once.
+    last_render: AtomicUsize,
+
+    poll_duration: HistogramVec,
+    lateness: HistogramVec,
+    reload_ok: Gauge,
+    reload_ts: Gauge,
+    jobs: Gauge,
+    runs_in_flight: Gauge,
+    bad_requests: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            r.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = Gauge::new(name, help).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let m = Metrics {
+            // By poller only: per service it would cost 3 histograms a service, and the probe's
+            // own histogram already gives per-service latency.
+            poll_duration: histogram(
+                "td_pz_poll_duration_seconds",
+                "Time of one poll, retries included, by poller.",
+                &["poller"],
+                POLL_BUCKETS,
+            ),
+            lateness: histogram(
+                "td_pz_scheduler_lateness_seconds",
+                "How late a job started against its cron time (jitter excluded).",
+                &["poller"],
+                LATENESS_BUCKETS,
+            ),
+            reload_ok: gauge(
+                "td_pz_config_last_reload_successful",
+                "1 if the last configuration (re)load succeeded.",
+            ),
+            reload_ts: gauge(
+                "td_pz_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load.",
+            ),
+            jobs: gauge(
+                "td_pz_scheduler_jobs",
+                "Jobs scheduled (probes and pollers of this replica).",
+            ),
+            runs_in_flight: gauge(
+                "td_pz_scheduler_runs_in_flight",
+                "Job runs in progress now.",
+            ),
+            bad_requests: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "td_pz_bad_requests_total",
+                        "HTTP requests to the exporter that were refused.",
+                    ),
+                    &["reason"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone())).expect("unique metric");
+                c
+            },
+            services: Store::default(),
+            last_render: AtomicUsize::new(0),
+            registry: r.clone(),
+        };
+        let build = GaugeVec::new(
+            Opts::new(
+                "td_pz_exporter_build_info",
+                "Always 1; labels carry the version and the revision.",
+            ),
+            &["version", "revision"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(build.clone())).expect("unique metric");
+        build
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("TD_PZ_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1.0);
+        for why in [
+            BadRequest::Method,
+            BadRequest::NotFound,
+            BadRequest::Unauthorized,
+        ] {
+            m.bad_requests.with_label_values(&[why.as_label()]);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = m.registry.register(Box::new(pc));
+        }
+        m
+    }
+
+    /// The text exposition format of everything: the exporter's own families, then the
+    /// per-service ones.
+    pub fn render(&self) -> Vec<u8> {
+        let hint = self.last_render.load(Ordering::Relaxed);
+        let mut buf = Vec::with_capacity((hint + hint / 16).max(16 * 1024));
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        self.services.render(&mut buf);
+        self.last_render.store(buf.len(), Ordering::Relaxed);
+        buf
+    }
+
+    // -- probes ---------------------------------------------------------------------------
+
+    /// Creates a probe's series at zero, every failure reason included.
+    pub fn init_probe(&self, ps: &str, svc: &str, probe: &str) {
+        self.services.with(ps, svc, |s| {
+            let p = s.probes.entry(probe.to_string()).or_default();
+            for r in Reason::ALL {
+                p.failures.create(r);
+            }
+        });
+    }
+
+    pub fn record_probe(&self, ps: &str, svc: &str, probe: &str, out: &ProbeOutcome) {
+        self.services.with(ps, svc, |s| {
+            let p = match s.probes.get_mut(probe) {
+                Some(p) => p,
+                None => s.probes.entry(probe.to_string()).or_default(),
+            };
+            p.total += 1;
+            p.success = Some(if out.success() { 1.0 } else { 0.0 });
+            if let Some(r) = out.reason {
+                p.failures.inc(r);
+            }
+            match out.duration {
+                Some(d) => {
+                    p.duration
+                        .get_or_insert_with(Default::default)
+                        .observe(&PROBE_BUCKETS, d.as_secs_f64());
+                    p.last_duration = Some(d.as_secs_f64());
+                }
+                None => p.last_duration = Some(f64::NAN),
+            }
+            p.server_processing = out.server_processing.map(|d| d.as_secs_f64());
+            p.status = Some(f64::from(out.status.unwrap_or(0)));
+            p.section_match = out.section_match;
+            // One section_info series per probe: the section of the last response that had one.
+            if let Some(section) = &out.section {
+                if p.section.as_deref() != Some(section.as_str()) {
+                    p.section = Some(section.clone());
+                }
+            }
+        });
+    }
+
+    /// Drops the series of probes of `svc` that are not in `keep`.
+    pub fn retain_probes(&self, ps: &str, svc: &str, keep: &BTreeSet<String>) {
+        self.services
+            .with(ps, svc, |s| s.probes.retain(|p, _| keep.contains(p)));
+    }
+
+    // -- scheduling, polls and requests -----------------------------------------------------
+
+    pub fn init_schedule(&self, poller: Poller, ps: &str, svc: &str) {
+        self.services.with(ps, svc, |s| {
+            let series = s.poller(poller);
+            // Probes count their failures per probe in td_pz_probe_failures_total; pollers
+            // create only the reasons alerts select at zero, the rest appear on first use.
+            if poller != Poller::Probe {
+                for r in Reason::ALERTED {
+                    series.failures.create(r);
+                }
+            }
+        });
+    }
+
+    pub fn schedule_skipped(&self, poller: Poller, ps: &str, svc: &str, n: u64) {
+        self.services
+            .with(ps, svc, |s| s.poller(poller).skipped += n);
+    }
+
+    pub fn observe_lateness(&self, poller: Poller, late: Duration) {
+        self.lateness
+            .with_label_values(&[poller.as_label()])
+            .observe(late.as_secs_f64());
+    }
+
+    pub fn api_request(&self, ps: &str, svc: &str, endpoint: Endpoint, status: Option<u16>) {
+        self.services.with(ps, svc, |s| {
+            *s.api.entry((endpoint, status)).or_default() += 1
+        });
+    }
+
+    pub fn poll_done(
+        &self,
+        ps: &str,
+        svc: &str,
+        poller: Poller,
+        took: Duration,
+        result: Result<(), Reason>,
+    ) {
+        self.poll_duration
+            .with_label_values(&[poller.as_label()])
+            .observe(took.as_secs_f64());
+        self.services.with(ps, svc, |s| {
+            let series = s.poller(poller);
+            series.polls += 1;
+            match result {
+                Ok(()) => series.last_success = Some(unix_now()),
+                Err(r) => series.failures.inc(r),
+            }
+        });
+    }
+
+    // -- service metrics endpoint -------------------------------------------------------------
+
+    pub fn set_error_rate(&self, ps: &str, svc: &str, ratio: Option<f64>) {
+        self.services.with(ps, svc, |s| s.error_rate = ratio);
+    }
+
+    /// Sets the `td_pz_service_metric` fields of a service to exactly `fields`.
+    pub fn set_service_fields(&self, ps: &str, svc: &str, fields: &[(String, f64)]) {
+        self.services.with(ps, svc, |s| {
+            s.fields.retain(|k, _| fields.iter().any(|(f, _)| f == k));
+            for (k, v) in fields {
+                match s.fields.get_mut(k) {
+                    Some(old) => *old = *v,
+                    None => {
+                        s.fields.insert(k.clone(), *v);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Sets `td_pz_service_latency_seconds` to exactly `latencies` (`stat` label, seconds).
+    pub fn set_service_latency(&self, ps: &str, svc: &str, latencies: &[(&'static str, f64)]) {
+        self.services.with(ps, svc, |s| {
+            s.latency = latencies.iter().copied().collect();
+        });
+    }
+
+    // -- logs ------------------------------------------------------------------------------
+
+    pub fn init_logs(&self, ps: &str, svc: &str) {
+        self.services.with(ps, svc, |s| {
+            s.logs.errors.get_or_insert(0);
+            s.logs.overflow.get_or_insert(0);
+        });
+    }
+
+    pub fn log_entries(&self, ps: &str, svc: &str, section: &str, n: u64) {
+        self.services
+            .with(ps, svc, |s| match s.logs.entries.get_mut(section) {
+                Some(c) => *c += n,
+                None => {
+                    s.logs.entries.insert(section.to_string(), n);
+                }
+            });
+    }
+
+    pub fn log_overflow(&self, ps: &str, svc: &str, n: u64) {
+        self.services
+            .with(ps, svc, |s| *s.logs.overflow.get_or_insert(0) += n);
+    }
+
+    pub fn log_error(&self, ps: &str, svc: &str) {
+        self.services
+            .with(ps, svc, |s| *s.logs.errors.get_or_insert(0) += 1);
+    }
+
+    pub fn log_processing(&self, ps: &str, svc: &str, d: Duration) {
+        self.services.with(ps, svc, |s| {
+            s.logs
+                .processing
+                .get_or_insert_with(Default::default)
+                .observe(&LOG_PROCESSING_BUCKETS, d.as_secs_f64())
+        });
+    }
+
+    pub fn log_last_entry(&self, ps: &str, svc: &str, unix: f64) {
+        self.services
+            .with(ps, svc, |s| s.logs.last_entry = Some(unix));
+    }
+
+    /// Sets `td_pz_section_share` of a service to exactly `shares`.
+    pub fn set_section_shares(&self, ps: &str, svc: &str, shares: &[(String, f64)]) {
+        self.services.with(ps, svc, |s| {
+            s.logs.shares = shares.iter().cloned().collect();
+        });
+    }
+
+    // -- whole services ------------------------------------------------------------------------
+
+    /// Removes every series of a service that left the configuration.
+    pub fn remove_service(&self, ps: &str, svc: &str) {
+        self.services.remove(ps, svc);
+    }
+
+    /// The services that currently own series.
+    pub fn services(&self) -> Vec<(String, String)> {
+        self.services.keys()
+    }
+
+    // -- the exporter itself ---------------------------------------------------------------------
+
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            self.reload_ts.set(unix_now());
+        }
+    }
+
+    /// The scheduler's state, set just before each scrape.
+    pub fn set_scheduler_state(&self, jobs: usize, runs_in_flight: usize) {
+        self.jobs.set(jobs as f64);
+        self.runs_in_flight.set(runs_in_flight as f64);
+    }
+
+    pub fn bad_request(&self, why: BadRequest) {
+        self.bad_requests.with_label_values(&[why.as_label()]).inc();
+    }
+}
+
+pub fn unix_now() -> f64 {
+    unix_of(SystemTime::now())
+}
+
+pub fn unix_of(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(m: &Metrics) -> String {
+        String::from_utf8(m.render()).unwrap()
+    }
+
+    #[test]
+    fn vanished_fields_leave_no_series() {
+        let m = Metrics::new();
+        m.set_service_fields("1", "s", &[("a.b".into(), 1.0), ("c".into(), 2.0)]);
+        assert!(text(&m).contains("field=\"a.b\""));
+        m.set_service_fields("1", "s", &[("c".into(), 3.0)]);
+        let t = text(&m);
+        assert!(!t.contains("field=\"a.b\""), "{t}");
+        assert!(
+            t.contains("td_pz_service_metric{field=\"c\",parent_segment=\"1\",pz_service=\"s\"} 3")
+        );
+    }
+
+    #[test]
+    fn init_probe_creates_every_reason_at_zero() {
+        let m = Metrics::new();
+        m.init_probe("1", "s", "vip");
+        let t = text(&m);
+        for r in Reason::ALL {
+            let line = format!(
+                "td_pz_probe_failures_total{{parent_segment=\"1\",probe=\"vip\",pz_service=\"s\",reason=\"{}\"}} 0",
+                r.as_label()
+            );
+            assert!(t.contains(&line), "missing {line}");
+        }
+    }
+
+    #[test]
+    fn remove_service_drops_everything_of_it() {
+        let m = Metrics::new();
+        m.init_probe("1", "gone", "vip");
+        m.init_schedule(Poller::Probe, "1", "gone");
+        m.set_service_fields("1", "gone", &[("x".into(), 1.0)]);
+        m.log_entries("1", "gone", "premium", 3);
+        m.api_request("1", "gone", Endpoint::Logs, Some(200));
+        m.init_probe("1", "kept", "vip");
+        m.remove_service("1", "gone");
+        let t = text(&m);
+        assert!(!t.contains("pz_service=\"gone\""), "{t}");
+        assert!(t.contains("pz_service=\"kept\""));
+    }
+}
