@@ -1,7 +1,7 @@
 //! The scheduler: every probe and poller is a job that fires on its cron schedule.
 //!
-//! Owns timing only: a small deterministic jitter per job (so that many jobs on one schedule do
-//! not fire in the same millisecond), no overlap (a run still going makes the next fire skip, and
+//! Owns timing only: a deterministic jitter per job (so that many jobs on one schedule start
+//! spread over its period, not in the same second), no overlap (a run still going makes the next fire skip, and
 //! that is counted), and applying a new plan by diff (unchanged jobs keep running). What a job
 //! does is a closure it is given; it knows nothing of TD or Prometheus beyond the [`Metrics`]
 //! handle it reports skips and lateness to.
@@ -125,17 +125,21 @@ impl Hasher for Fnv {
     }
 }
 
-/// The deterministic delay of a job after its cron time, at most one second: spread over the
-/// whole period when it is shorter (1,000 jobs on a 1 s schedule start evenly through each
-/// second, not all in its first tenth), and never past the next fire.
+/// The deterministic delay of a job after its cron time: a fraction of its period (at most a
+/// minute), from a hash of its key. Like Prometheus' scrape offsets, this spreads the jobs of one
+/// schedule over the whole period: 5,000 services on `*/30 * * * * *` start ~170 a second, not
+/// 10,000 in the same second, and a job never runs past its next cron time.
 pub fn jitter(key: &str, period: Duration) -> Duration {
-    let spread = period.min(Duration::from_secs(1));
+    let spread = period.min(MAX_SPREAD);
     if spread.is_zero() {
         return Duration::ZERO;
     }
     let frac = (stable_hash(key) % 10_000) as f64 / 10_000.0;
     spread.mul_f64(frac)
 }
+
+/// The largest jitter: jobs on hourly or daily schedules start within a minute of their time.
+pub const MAX_SPREAD: Duration = Duration::from_secs(60);
 
 pub type RunFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -250,7 +254,7 @@ fn instant_for(t: DateTime<Utc>) -> Instant {
     }
 }
 
-/// The cron time to fire next after `last` (or after `now` for a new job), and how many fires
+/// The cron time to fire next after `last` (or the first one ahead for a new job), and how many fires
 /// were missed: when the loop fell more than a period behind (a stalled machine, a suspended VM,
 /// a run that blocked its worker), every overdue fire but the latest is skipped and counted, and
 /// the latest runs now, late (its lateness is observed).
@@ -262,10 +266,12 @@ fn next_fire(
 ) -> (Option<DateTime<Utc>>, u64) {
     /// After this many missed fires (a day of a 1 s schedule), stop counting one by one.
     const MAX_COUNTED: u64 = 100_000;
-    let Some(last) = last else {
-        return (schedule.next_after(now), 0);
-    };
     let jitter = chrono::Duration::from_std(jitter).unwrap_or_default();
+    let Some(last) = last else {
+        // The first fire: the earliest cron time whose jittered fire is still ahead, so that a
+        // new job runs within one period.
+        return (schedule.next_after(now - jitter), 0);
+    };
     let mut next = schedule.next_after(last);
     let mut missed = 0;
     while let Some(n) = next {
@@ -358,6 +364,14 @@ mod tests {
         // A new job: the next cron time after now.
         let (n, missed) = next_fire(&every5, None, at("2026-01-01T00:00:01Z"), j);
         assert_eq!((n, missed), (Some(at("2026-01-01T00:00:05Z")), 0));
+        // With a 4 s jitter, 00:00 fires at 00:04, still ahead: a new job runs within a period.
+        let (n, _) = next_fire(
+            &every5,
+            None,
+            at("2026-01-01T00:00:01Z"),
+            Duration::from_secs(4),
+        );
+        assert_eq!(n, Some(at("2026-01-01T00:00:00Z")));
         // Woke up a little late for 00:05 (fired at 00:05.3 + 0.2 s): 00:10 is next, none missed.
         let (n, missed) = next_fire(
             &every5,
@@ -411,13 +425,15 @@ mod tests {
     fn jitter_is_deterministic_and_bounded() {
         let p = Duration::from_secs(30);
         assert_eq!(jitter("probe/1/a/vip", p), jitter("probe/1/a/vip", p));
-        assert!(jitter("probe/1/a/vip", p) < Duration::from_secs(1));
+        assert!(jitter("probe/1/a/vip", p) < p);
+        let hour = Duration::from_secs(3600);
+        assert!((0..100).all(|i| jitter(&format!("k{i}"), hour) < MAX_SPREAD));
         let second = Duration::from_secs(1);
         let one_second: Vec<Duration> = (0..1000)
             .map(|i| jitter(&format!("probe/1/s{i}/p"), second))
             .collect();
         assert!(one_second.iter().all(|j| *j < second));
-        // Spread over the whole second: each tenth of it gets about a tenth of the jobs.
+        // Spread over the whole period: each tenth of it gets about a tenth of the jobs.
         for tenth in 0..10 {
             let n = one_second
                 .iter()
