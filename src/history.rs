@@ -64,7 +64,8 @@ impl Target {
 
 pub struct History {
     limit: usize,
-    targets: RwLock<BTreeMap<String, Target>>,
+    /// Boxed: a B-tree node holds 11 values inline, and a `Target` is ~0.4 KiB.
+    targets: RwLock<BTreeMap<String, Box<Target>>>,
 }
 
 pub fn target_id(poller: Poller, ps: &str, svc: &str, probe: Option<&str>) -> String {
@@ -86,20 +87,22 @@ impl History {
     pub fn declare(&self, poller: Poller, ps: &str, svc: &str, probe: Option<&str>) {
         let id = target_id(poller, ps, svc, probe);
         let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
-        t.entry(id.clone()).or_insert_with(|| Target {
-            id,
-            poller,
-            parent_segment: ps.to_string(),
-            service: svc.to_string(),
-            probe: probe.map(str::to_string),
-            recent: VecDeque::new(),
-            last_failure: None,
-            last_success: None,
-            last_checks: Vec::new(),
-            last_exchange: None,
-            last_failed_exchange: None,
-            runs: 0,
-            failures: 0,
+        t.entry(id.clone()).or_insert_with(|| {
+            Box::new(Target {
+                id,
+                poller,
+                parent_segment: ps.to_string(),
+                service: svc.to_string(),
+                probe: probe.map(str::to_string),
+                recent: VecDeque::new(),
+                last_failure: None,
+                last_success: None,
+                last_checks: Vec::new(),
+                last_exchange: None,
+                last_failed_exchange: None,
+                runs: 0,
+                failures: 0,
+            })
         });
     }
 
@@ -177,7 +180,7 @@ impl History {
 
     pub fn snapshot(&self) -> Vec<Target> {
         let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
-        t.values().cloned().collect()
+        t.values().map(|b| (**b).clone()).collect()
     }
 
     /// The targets without their exchanges and with only the last `recent` results: cheap to
@@ -196,7 +199,7 @@ impl History {
 
     pub fn get(&self, id: &str) -> Option<Target> {
         let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
-        t.get(id).cloned()
+        t.get(id).map(|b| (**b).clone())
     }
 
     pub fn len(&self) -> usize {

@@ -175,6 +175,34 @@ async fn serves_reloads_keeps_counters_and_stops_cleanly() {
     );
     promtool_check(&t);
 
+    // Prometheus asks for gzip: the same series come compressed.
+    let r = reqwest::Client::new()
+        .get(format!("{}/metrics", d.base))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "Accept-Encoding");
+    let zipped = r.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .expect("a gzip body");
+    assert!(
+        zipped.len() * 3 < unzipped.len(),
+        "compressed: {} of {}",
+        zipped.len(),
+        unzipped.len()
+    );
+    assert_eq!(
+        value(&unzipped, "td_pz_probe_success", &[("probe", "vip")]),
+        Some(1.0)
+    );
+    promtool_check(&unzipped);
+
     // Reload only by POST.
     assert_eq!(get(&format!("{}/-/reload", d.base)).await.0, 405);
     let before = value(&scrape(&d).await, "td_pz_probes_total", &[("probe", "vip")]).unwrap();

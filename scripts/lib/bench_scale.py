@@ -9,6 +9,7 @@ of :00/:30 and :15/:45) and each scrape is timed. Figures are deltas over the wi
 """
 
 import argparse
+import gzip
 import json
 import os
 import tempfile
@@ -88,13 +89,24 @@ api = "cdp"
     return "".join(out)
 
 
+WIRE = {"bytes": 0}
+
+
 def scrape(url, pid):
+    """GET /metrics as Prometheus does (Accept-Encoding: gzip); the body comes back decompressed
+    and WIRE["bytes"] holds the size on the wire."""
     c0 = B.cpu_seconds(pid)
     t0 = time.monotonic()
-    with urllib.request.urlopen(url + "/metrics", timeout=120) as r:
+    req = urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=120) as r:
         body = r.read()
+        gz = r.headers.get("Content-Encoding") == "gzip"
     took = time.monotonic() - t0
-    return body, took, B.cpu_seconds(pid) - c0
+    cpu = B.cpu_seconds(pid) - c0
+    WIRE["bytes"] = len(body)
+    if gz:
+        body = gzip.decompress(body)
+    return body, took, cpu
 
 
 def wait_until_second(sec, not_before):
@@ -187,7 +199,7 @@ def main():
     busy = B.Busy([exp.pid, sim.pid])
     t_end = time.time() + a.duration
     scrapes = []
-    size = 0
+    size = wire = 0
     while True:
         nxt = min(wait_target(s) for s in (7, 22, 37, 52))
         if nxt >= t_end:
@@ -195,7 +207,7 @@ def main():
         time.sleep(max(0.0, nxt - time.time()))
         B.alive(exp)
         body, took, cpu = scrape(url, exp.pid)
-        size = len(body)
+        size, wire = len(body), WIRE["bytes"]
         del body
         scrapes.append((took, cpu))
     time.sleep(max(0.0, t_end - time.time()))
@@ -259,6 +271,7 @@ def main():
         rep.row(f"lateness p99 ({p})", q(0.99, p), "ms")
     rep.row("skipped runs", f"{skipped:.0f}")
     rep.row("/metrics size", size / 1e6, "MB")
+    rep.row("/metrics size on the wire (gzip)", wire / 1e6, "MB")
     rep.row("/metrics scrapes", len(scrapes))
     if took:
         rep.row("/metrics scrape time p50", B.percentile(took, 50) * 1000, "ms")

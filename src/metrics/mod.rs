@@ -11,9 +11,12 @@ mod store;
 mod text;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
     TextEncoder,
@@ -220,13 +223,35 @@ impl Metrics {
     pub fn render(&self) -> Vec<u8> {
         let hint = self.last_render.load(Ordering::Relaxed);
         let mut buf = Vec::with_capacity((hint + hint / 16).max(16 * 1024));
-        let families = self.registry.gather();
-        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
-            tracing::error!(error = %e, "encoding metrics failed");
-        }
-        self.services.render(&mut buf);
+        self.encode_own(&mut buf);
+        self.services.render(&mut buf, &mut |_| {});
         self.last_render.store(buf.len(), Ordering::Relaxed);
         buf
+    }
+
+    /// The same text, gzip-compressed as it is written: the whole text never exists at once,
+    /// so a scrape of thousands of services costs a few MB (the compressed size) instead of
+    /// tens. Prometheus asks for gzip on every scrape.
+    pub fn render_gzip(&self) -> Vec<u8> {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut buf = Vec::with_capacity(store::FLUSH_AT + 64 * 1024);
+        self.encode_own(&mut buf);
+        let mut total = 0;
+        self.services.render(&mut buf, &mut |b| {
+            total += b.len();
+            // Writing into a Vec cannot fail.
+            let _ = gz.write_all(b);
+            b.clear();
+        });
+        self.last_render.store(total, Ordering::Relaxed);
+        gz.finish().unwrap_or_default()
+    }
+
+    fn encode_own(&self, buf: &mut Vec<u8>) {
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
     }
 
     // -- probes ---------------------------------------------------------------------------
@@ -234,7 +259,7 @@ impl Metrics {
     /// Creates a probe's series at zero, every failure reason included.
     pub fn init_probe(&self, ps: &str, svc: &str, probe: &str) {
         self.services.with(ps, svc, |s| {
-            let p = s.probes.entry(probe.to_string()).or_default();
+            let p = s.probe(probe);
             for r in Reason::ALL {
                 p.failures.create(r);
             }
@@ -243,10 +268,7 @@ impl Metrics {
 
     pub fn record_probe(&self, ps: &str, svc: &str, probe: &str, out: &ProbeOutcome) {
         self.services.with(ps, svc, |s| {
-            let p = match s.probes.get_mut(probe) {
-                Some(p) => p,
-                None => s.probes.entry(probe.to_string()).or_default(),
-            };
+            let p = s.probe(probe);
             p.total += 1;
             p.success = Some(if out.success() { 1.0 } else { 0.0 });
             if let Some(r) = out.reason {
@@ -276,7 +298,7 @@ impl Metrics {
     /// Drops the series of probes of `svc` that are not in `keep`.
     pub fn retain_probes(&self, ps: &str, svc: &str, keep: &BTreeSet<String>) {
         self.services
-            .with(ps, svc, |s| s.probes.retain(|p, _| keep.contains(p)));
+            .with(ps, svc, |s| s.probes.retain(|(p, _)| keep.contains(p)));
     }
 
     // -- scheduling, polls and requests -----------------------------------------------------
@@ -457,6 +479,35 @@ mod tests {
 
     fn text(m: &Metrics) -> String {
         String::from_utf8(m.render()).unwrap()
+    }
+
+    #[test]
+    fn gzip_render_is_the_same_text() {
+        let m = Metrics::new();
+        for i in 0..1000 {
+            let svc = format!("svc_{i}");
+            m.init_probe("1", &svc, "vip");
+            m.init_schedule(Poller::Logs, "1", &svc);
+            m.set_service_fields("1", &svc, &[("a\"b".into(), 1.5)]);
+        }
+        let own = |t: &str| {
+            t.lines()
+                .filter(|l| !l.contains("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let plain = text(&m);
+        let mut unzipped = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&m.render_gzip()[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert!(
+            plain.len() > 4 * store::FLUSH_AT,
+            "several flushes: {}",
+            plain.len()
+        );
+        assert_eq!(own(&unzipped), own(&plain));
     }
 
     #[test]

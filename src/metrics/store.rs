@@ -82,7 +82,8 @@ pub struct LogSeries {
 pub struct Service {
     ps: String,
     svc: String,
-    pub probes: BTreeMap<String, Probe>,
+    /// By name; a Vec, as a service has a few probes and a B-tree node would hold 11.
+    pub probes: Vec<(String, Probe)>,
     pub pollers: [Option<PollerSeries>; 4],
     pub api: BTreeMap<(Endpoint, Option<u16>), u64>,
     pub error_rate: Option<f64>,
@@ -96,7 +97,7 @@ impl Service {
         Service {
             ps: ps.to_string(),
             svc: svc.to_string(),
-            probes: BTreeMap::new(),
+            probes: Vec::new(),
             pollers: Default::default(),
             api: BTreeMap::new(),
             error_rate: None,
@@ -104,6 +105,18 @@ impl Service {
             latency: BTreeMap::new(),
             logs: LogSeries::default(),
         }
+    }
+
+    /// The series of a probe, created on first use.
+    pub fn probe(&mut self, name: &str) -> &mut Probe {
+        let i = match self.probes.binary_search_by(|(p, _)| p.as_str().cmp(name)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.probes.insert(i, (name.to_string(), Probe::default()));
+                i
+            }
+        };
+        &mut self.probes[i].1
     }
 
     pub fn poller(&mut self, p: Poller) -> &mut PollerSeries {
@@ -153,8 +166,10 @@ impl Store {
         map.keys().cloned().collect()
     }
 
-    /// Appends every family with at least one series, services in (parent segment, name) order.
-    pub fn render(&self, out: &mut Vec<u8>) {
+    /// Appends every family with at least one series, services in (parent segment, name)
+    /// order. `flush` is called whenever `out` holds more than [`FLUSH_AT`] bytes and at the end;
+    /// it may drain `out` (to stream into a compressor) or leave it (to build the whole text).
+    pub fn render(&self, out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
         let services: Vec<Arc<Mutex<Service>>> = {
             let map = self.services.read().unwrap_or_else(|e| e.into_inner());
             map.values().cloned().collect()
@@ -164,15 +179,26 @@ impl Store {
             let start = out.len();
             text::header(out, family.name, family.help, family.kind);
             let header_end = out.len();
+            let mut wrote = false;
             for s in &services {
                 (family.write)(&lock(s), family.name, &mut labels, out);
+                if out.len() > header_end {
+                    wrote = true;
+                    if out.len() >= FLUSH_AT {
+                        flush(out);
+                    }
+                }
             }
-            if out.len() == header_end {
+            if !wrote {
                 out.truncate(start);
             }
         }
+        flush(out);
     }
 }
+
+/// How much text a render gathers before handing it on, when streaming.
+pub const FLUSH_AT: usize = 256 * 1024;
 
 struct Family {
     name: &'static str,

@@ -88,8 +88,24 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         if !get {
             return method_not_allowed("GET, HEAD");
         }
-        let body = state.scrapes.render(app).await;
-        return respond(StatusCode::OK, PROM, body);
+        let accept = req
+            .headers()
+            .get(hyper::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let encoding = scrape::Encoding::negotiate(accept);
+        let body = state.scrapes.render(app, encoding).await;
+        let mut r = respond(StatusCode::OK, PROM, body);
+        r.headers_mut().insert(
+            hyper::header::VARY,
+            HeaderValue::from_static("Accept-Encoding"),
+        );
+        if encoding == scrape::Encoding::Gzip {
+            r.headers_mut().insert(
+                hyper::header::CONTENT_ENCODING,
+                HeaderValue::from_static("gzip"),
+            );
+        }
+        return r;
     }
     match path.as_str() {
         "/-/healthy" => respond(StatusCode::OK, TEXT, "Healthy\n"),

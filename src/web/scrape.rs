@@ -16,48 +16,93 @@ use tokio::time::Instant;
 
 use crate::app::App;
 
+/// How a scrape's body is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+}
+
+impl Encoding {
+    /// Gzip when the `Accept-Encoding` header lists it with a non-zero q (Prometheus does).
+    pub fn negotiate(accept: Option<&str>) -> Encoding {
+        let gzip = accept.is_some_and(|a| {
+            a.split(',').any(|item| {
+                let mut parts = item.split(';').map(str::trim);
+                let name = parts.next().unwrap_or("");
+                let q_zero = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                });
+                name.eq_ignore_ascii_case("gzip") && !q_zero
+            })
+        });
+        if gzip {
+            Encoding::Gzip
+        } else {
+            Encoding::Identity
+        }
+    }
+}
+
+type Last = Option<(Instant, Weak<Vec<u8>>)>;
+
 #[derive(Default)]
 pub struct Coalescer {
-    last: Mutex<Option<(Instant, Weak<Vec<u8>>)>>,
+    identity: Mutex<Last>,
+    gzip: Mutex<Last>,
 }
 
 impl Coalescer {
     /// The text exposition of `app`'s metrics, rendered on the blocking pool.
-    pub async fn render(&self, app: &Arc<App>) -> Bytes {
+    pub async fn render(&self, app: &Arc<App>, encoding: Encoding) -> Bytes {
         let app = app.clone();
-        self.render_with(move || {
+        let (slot, render): (_, fn(&crate::metrics::Metrics) -> Vec<u8>) = match encoding {
+            Encoding::Identity => (&self.identity, |m| m.render()),
+            Encoding::Gzip => (&self.gzip, |m| m.render_gzip()),
+        };
+        render_shared(slot, move || {
             app.metrics
                 .set_scheduler_state(app.job_count(), app.runs_in_flight());
-            app.metrics.render()
+            render(&app.metrics)
         })
         .await
     }
 
-    /// Runs `render` on the blocking pool unless a render that started after this call arrived
-    /// can be shared. Rendering thousands of services would stall the scheduler's timers on the
-    /// async workers.
-    pub async fn render_with<F>(&self, render: F) -> Bytes
+    #[cfg(test)]
+    async fn render_with<F>(&self, render: F) -> Bytes
     where
         F: FnOnce() -> Vec<u8> + Send + 'static,
     {
-        let arrived = Instant::now();
-        let mut last = self.last.lock().await;
-        if let Some((started, body)) = last.as_ref() {
-            if *started >= arrived {
-                if let Some(body) = body.upgrade() {
-                    return Bytes::from_owner(Shared(body));
-                }
+        render_shared(&self.identity, render).await
+    }
+}
+
+/// Runs `render` on the blocking pool unless a render that started after this call arrived
+/// can be shared. Rendering thousands of services would stall the scheduler's timers on the
+/// async workers.
+async fn render_shared<F>(slot: &Mutex<Last>, render: F) -> Bytes
+where
+    F: FnOnce() -> Vec<u8> + Send + 'static,
+{
+    let arrived = Instant::now();
+    let mut last = slot.lock().await;
+    if let Some((started, body)) = last.as_ref() {
+        if *started >= arrived {
+            if let Some(body) = body.upgrade() {
+                return Bytes::from_owner(Shared(body));
             }
         }
-        let started = Instant::now();
-        let body = Arc::new(
-            tokio::task::spawn_blocking(render)
-                .await
-                .unwrap_or_default(),
-        );
-        *last = Some((started, Arc::downgrade(&body)));
-        Bytes::from_owner(Shared(body))
     }
+    let started = Instant::now();
+    let body = Arc::new(
+        tokio::task::spawn_blocking(render)
+            .await
+            .unwrap_or_default(),
+    );
+    *last = Some((started, Arc::downgrade(&body)));
+    Bytes::from_owner(Shared(body))
 }
 
 /// A rendered text shared by the answers that use it.
@@ -72,6 +117,16 @@ impl AsRef<[u8]> for Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_is_negotiated_as_prometheus_asks() {
+        use Encoding::*;
+        assert_eq!(Encoding::negotiate(Some("gzip")), Gzip);
+        assert_eq!(Encoding::negotiate(Some("deflate, GZIP;q=0.5")), Gzip);
+        assert_eq!(Encoding::negotiate(Some("gzip;q=0")), Identity);
+        assert_eq!(Encoding::negotiate(Some("identity, br")), Identity);
+        assert_eq!(Encoding::negotiate(None), Identity);
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
