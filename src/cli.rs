@@ -50,6 +50,10 @@ pub struct Cli {
     #[arg(long = "history.limit", default_value_t = 100, global = true)]
     pub history_limit: usize,
 
+    /// Results kept over all targets (bounds memory at thousands of services).
+    #[arg(long = "history.max-records", default_value_t = crate::history::DEFAULT_MAX_RECORDS, global = true)]
+    pub history_max_records: usize,
+
     /// This replica's share of the services, I/N (or SHARD_INDEX and SHARD_COUNT).
     #[arg(long = "shard")]
     pub shard: Option<String>,

@@ -5,6 +5,7 @@
 //! exchange) apart from the ring, so it stays visible after any number of later successes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
@@ -62,8 +63,13 @@ impl Target {
     }
 }
 
+/// Results kept over all targets by default: ~20 MB. At 5,000 services (15,000 targets) the
+/// per-target limit alone would keep 1.5 million records, ~300 MB.
+pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+
 pub struct History {
     limit: usize,
+    max_records: AtomicUsize,
     /// Boxed: a B-tree node holds 11 values inline, and a `Target` is ~0.4 KiB.
     targets: RwLock<BTreeMap<String, Box<Target>>>,
 }
@@ -79,8 +85,20 @@ impl History {
     pub fn new(limit: usize) -> Self {
         History {
             limit: limit.max(1),
+            max_records: AtomicUsize::new(DEFAULT_MAX_RECORDS),
             targets: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    /// Caps the results kept over all targets: each target keeps
+    /// `min(limit, max_records / targets)` of them, at least one.
+    pub fn set_max_records(&self, n: usize) {
+        self.max_records.store(n, Ordering::Relaxed);
+    }
+
+    fn per_target(&self, targets: usize) -> usize {
+        let share = self.max_records.load(Ordering::Relaxed) / targets.max(1);
+        self.limit.min(share).max(1)
     }
 
     /// Makes a target known (shown as "not run yet") before its first result.
@@ -114,6 +132,7 @@ impl History {
 
     fn push(&self, id: &str, rec: Record, checks: Vec<Check>, exchange: Option<Exchange>) {
         let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
+        let limit = self.per_target(t.len());
         let Some(target) = t.get_mut(id) else { return };
         target.runs += 1;
         if rec.ok {
@@ -127,7 +146,7 @@ impl History {
         if exchange.is_some() {
             target.last_exchange = exchange;
         }
-        if target.recent.len() == self.limit {
+        while target.recent.len() >= limit {
             target.recent.pop_front();
         }
         target.recent.push_back(rec);
@@ -267,6 +286,38 @@ mod tests {
             checks: vec![],
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn records_over_all_targets_are_capped() {
+        let h = History::new(100);
+        h.set_max_records(1_000);
+        for i in 0..50 {
+            h.declare(Poller::Probe, "1", &format!("s{i}"), Some("vip"));
+        }
+        for _ in 0..100 {
+            for i in 0..50 {
+                h.record_probe(
+                    "1",
+                    &format!("s{i}"),
+                    "vip",
+                    &outcome(true),
+                    Exchange::default(),
+                );
+            }
+        }
+        let kept: Vec<usize> = h.snapshot().iter().map(|t| t.recent.len()).collect();
+        assert!(
+            kept.iter().all(|n| *n == 20),
+            "1,000 / 50 targets: {kept:?}"
+        );
+        // Few targets: the per-target limit applies.
+        let h = History::new(100);
+        h.declare(Poller::Probe, "1", "only", Some("vip"));
+        for _ in 0..150 {
+            h.record_probe("1", "only", "vip", &outcome(true), Exchange::default());
+        }
+        assert_eq!(h.snapshot()[0].recent.len(), 100);
     }
 
     #[test]

@@ -142,6 +142,7 @@ async fn start(
 ) -> Result<(Arc<App>, Serving), String> {
     let s = serving(cli)?;
     let app = App::new(source, shard, cli.history_limit);
+    app.history.set_max_records(cli.history_max_records);
     app.reload().await.map_err(|e| e.to_string())?;
     Ok((app, s))
 }
