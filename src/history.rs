@@ -44,8 +44,9 @@ pub struct Target {
     #[serde(serialize_with = "unix_opt")]
     pub last_success: Option<SystemTime>,
     pub last_checks: Vec<Check>,
-    pub last_exchange: Option<Exchange>,
-    pub last_failed_exchange: Option<Exchange>,
+    /// Boxed, as most targets have no failed exchange and a `Target` stays small.
+    pub last_exchange: Option<Box<Exchange>>,
+    pub last_failed_exchange: Option<Box<Exchange>>,
     pub runs: u64,
     pub failures: u64,
 }
@@ -66,6 +67,23 @@ impl Target {
 /// Results kept over all targets by default: ~20 MB. At 5,000 services (15,000 targets) the
 /// per-target limit alone would keep 1.5 million records, ~300 MB.
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+
+/// The response body kept of a successful exchange; failed ones keep all of the
+/// [`crate::outcome::BODY_EXCERPT`]. At 5,000 services the 4 KiB log pages alone were ~15 MB.
+pub const SUCCESS_EXCERPT: usize = 1024;
+
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn shorten(s: &mut String, max: usize, truncated: &mut bool) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.shrink_to_fit();
+        *truncated = true;
+    }
+}
 
 pub struct History {
     limit: usize,
@@ -130,7 +148,12 @@ impl History {
         t.retain(|id, _| keep(id));
     }
 
-    fn push(&self, id: &str, rec: Record, checks: Vec<Check>, exchange: Option<Exchange>) {
+    fn push(&self, id: &str, rec: Record, checks: Vec<Check>, mut exchange: Option<Exchange>) {
+        if rec.ok {
+            if let Some(resp) = exchange.as_mut().and_then(|e| e.response.as_mut()) {
+                shorten(&mut resp.body, SUCCESS_EXCERPT, &mut resp.truncated);
+            }
+        }
         let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
         let limit = self.per_target(t.len());
         let Some(target) = t.get_mut(id) else { return };
@@ -140,11 +163,11 @@ impl History {
         } else {
             target.failures += 1;
             target.last_failure = Some(rec.clone());
-            target.last_failed_exchange = exchange.clone();
+            target.last_failed_exchange = exchange.clone().map(Box::new);
         }
         target.last_checks = checks;
         if exchange.is_some() {
-            target.last_exchange = exchange;
+            target.last_exchange = exchange.map(Box::new);
         }
         while target.recent.len() >= limit {
             target.recent.pop_front();
@@ -286,6 +309,30 @@ mod tests {
             checks: vec![],
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn successful_exchanges_keep_a_shorter_body() {
+        let h = History::new(10);
+        h.declare(Poller::Probe, "1", "a", Some("vip"));
+        let big = |body: &str| Exchange {
+            response: Some(crate::outcome::ResponseRecord {
+                status: 200,
+                body: body.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // 'é' is two bytes: the cut lands on a character boundary.
+        let body = format!("x{}", "é".repeat(3000));
+        h.record_probe("1", "a", "vip", &outcome(false), big(&body));
+        h.record_probe("1", "a", "vip", &outcome(true), big(&body));
+        let t = h.get("probe/1/a/vip").unwrap();
+        let ok = t.last_exchange.unwrap().response.unwrap();
+        assert!(ok.body.len() <= SUCCESS_EXCERPT && ok.body.len() > SUCCESS_EXCERPT - 2);
+        assert!(ok.truncated);
+        let failed = t.last_failed_exchange.unwrap().response.unwrap();
+        assert_eq!(failed.body, body, "a failure keeps its whole excerpt");
     }
 
     #[test]
