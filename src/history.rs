@@ -64,9 +64,10 @@ impl Target {
     }
 }
 
-/// Results kept over all targets by default: ~20 MB. At 5,000 services (15,000 targets) the
-/// per-target limit alone would keep 1.5 million records, ~300 MB.
-pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+/// Results kept over all targets by default: ~10 MB. Up to 500 targets each keeps the per-target
+/// limit (100); at 5,000 services (15,000 targets) the per-target limit alone would keep 1.5
+/// million records, ~300 MB, and each keeps 3 (its last failure is kept apart in any case).
+pub const DEFAULT_MAX_RECORDS: usize = 50_000;
 
 /// The response body kept of a successful exchange; failed ones keep all of the
 /// [`crate::outcome::BODY_EXCERPT`]. At 5,000 services the 4 KiB log pages alone were ~15 MB.
