@@ -552,8 +552,12 @@ def cmd_dockerfile(path, dockerignore):
     froms = [l for i, l in instr if i == "FROM"]
     if len(froms) < 2:
         bad("Dockerfile: not multi-stage")
-    if not any("cargo build --release --locked" in l for _, l in instr):
-        bad("Dockerfile: no `cargo build --release --locked`")
+    if not any("cargo build --profile dist --locked" in l for _, l in instr):
+        bad("Dockerfile: no `cargo build --profile dist --locked`")
+    manifest = (Path(path).parents[2] / "Cargo.toml").read_text()
+    for bench in re.findall(r'\[\[bench\]\]\s*name\s*=\s*"([^"]+)"', manifest):
+        if f"benches/$b.rs" not in text or bench not in text:
+            bad(f"Dockerfile: Cargo.toml's bench {bench!r} has no stub, so the dependency layer's cargo build fails")
     runs = [l for i, l in instr if i == "RUN"]
     builds = [n for n, l in enumerate(runs) if "cargo build" in l]
     if len(builds) < 2:

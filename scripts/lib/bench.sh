@@ -1,10 +1,13 @@
 # shellcheck shell=bash
-# Shared by scripts/bench-*.sh (source this file): dependencies, the release build, and the
-# measurement lock that keeps timed runs from overlapping with other measurements on this machine.
+# Shared by scripts/bench-*.sh (source this file): dependencies, the build of the shipped binary (the
+# `dist` profile: release with fat LTO, as deploy/docker/Dockerfile builds it; BENCH_PROFILE=release for a
+# quicker build), and the measurement lock that keeps timed runs from overlapping with other
+# measurements on this machine.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_LOCK=${BENCH_LOCK:-/tmp/td-pz-measure.lock}
-export TD_PZ_BIN=${TD_PZ_BIN:-$BENCH_ROOT/target/release/td-pz-exporter}
+BENCH_PROFILE=${BENCH_PROFILE:-dist}
+export TD_PZ_BIN=${TD_PZ_BIN:-$BENCH_ROOT/target/$BENCH_PROFILE/td-pz-exporter}
 
 bench_log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
@@ -24,8 +27,8 @@ bench_deps() {
 
 bench_build() {
     if [ -n "${BENCH_NO_BUILD:-}" ]; then return 0; fi
-    bench_log "cargo build --release"
-    (cd "$BENCH_ROOT" && cargo build --release --quiet)
+    bench_log "cargo build --profile $BENCH_PROFILE"
+    (cd "$BENCH_ROOT" && cargo build --profile "$BENCH_PROFILE" --bin td-pz-exporter --quiet)
 }
 
 # bench_locked CMD...: runs CMD holding the measurement lock (waits for it).

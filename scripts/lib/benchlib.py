@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SOURCE_BIN = os.environ.get("TD_PZ_BIN", os.path.join(ROOT, "target", "release", "td-pz-exporter"))
+SOURCE_BIN = os.environ.get("TD_PZ_BIN", os.path.join(ROOT, "target", os.environ.get("BENCH_PROFILE", "dist"), "td-pz-exporter"))
 TICK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 # A test value the simulator checks like a real key; not a secret.
@@ -32,7 +32,7 @@ def _snapshot_binary():
     """A private copy of the binary: others rebuild target/release while a bench runs, and perf
     must resolve symbols against the code that ran. Removed at exit unless BENCH_KEEP_BIN is set."""
     if not os.path.exists(SOURCE_BIN):
-        raise SystemExit(f"measurement failed: no binary at {SOURCE_BIN} (cargo build --release)")
+        raise SystemExit(f"measurement failed: no binary at {SOURCE_BIN} (cargo build --profile dist)")
     d = tempfile.mkdtemp(prefix="td-pz-bench-bin.")
     dst = os.path.join(d, "td-pz-exporter")
     shutil.copy2(SOURCE_BIN, dst)
