@@ -9,6 +9,8 @@
 # non-zero when the measurement failed.
 set -euo pipefail
 . "$(dirname "$0")/lib/bench.sh"
+# In-process benches: no daemon binary is run or needed.
+export BENCH_NO_BINARY=1
 out=()
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -30,7 +30,10 @@ _started = []
 
 def _snapshot_binary():
     """A private copy of the binary: others rebuild target/release while a bench runs, and perf
-    must resolve symbols against the code that ran. Removed at exit unless BENCH_KEEP_BIN is set."""
+    must resolve symbols against the code that ran. Removed at exit unless BENCH_KEEP_BIN is set.
+    None under BENCH_NO_BINARY=1 (reports of in-process benches, which run no daemon)."""
+    if os.environ.get("BENCH_NO_BINARY") == "1":
+        return None
     if not os.path.exists(SOURCE_BIN):
         raise SystemExit(f"measurement failed: no binary at {SOURCE_BIN} (cargo build --profile dist)")
     d = tempfile.mkdtemp(prefix="td-pz-bench-bin.")
@@ -51,6 +54,8 @@ def revision():
         return r.stdout.strip()
     rev = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = "+src changes" if git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock") else ""
+    if BIN is None:
+        return f"{rev}{dirty} (cargo bench)"
     built = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(SOURCE_BIN)))
     return f"{rev}{dirty}, built {built}"
 
