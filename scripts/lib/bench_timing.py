@@ -3,8 +3,9 @@
 The simulator holds every personalize answer for a fixed 50 ms (fault latency_ms = 50). The
 exporter probes it (`rate` probes, each every second, history large enough to keep them all) and
 the overhead is (duration_seconds - 0.050) from /status.json. The same request sent by wrk
-(-t1 -c1, lua: POST, headers, body) gives the reference: what the simulator (its tokio timer
-rounds a 50 ms sleep up to the next millisecond tick) and loopback add for a minimal client.
+(-t1 -c1, lua: POST, headers, body) gives the reference: what the simulator (which holds the 50 ms
+to within microseconds: a tokio sleep for all but the last 2 ms, then yields) and loopback add for a
+minimal client.
 """
 
 import argparse
