@@ -329,7 +329,7 @@ impl Metrics {
 
     pub fn api_request(&self, ps: &str, svc: &str, endpoint: Endpoint, status: Option<u16>) {
         self.services.with(ps, svc, |s| {
-            *s.api.entry((endpoint, status)).or_default() += 1
+            *s.api.entry_or_default((endpoint, status)) += 1
         });
     }
 
@@ -363,7 +363,7 @@ impl Metrics {
     /// Sets the `td_pz_service_metric` fields of a service to exactly `fields`.
     pub fn set_service_fields(&self, ps: &str, svc: &str, fields: &[(String, f64)]) {
         self.services.with(ps, svc, |s| {
-            s.fields.retain(|k, _| fields.iter().any(|(f, _)| f == k));
+            s.fields.retain(|k| fields.iter().any(|(f, _)| f == k));
             for (k, v) in fields {
                 match s.fields.get_mut(k) {
                     Some(old) => *old = *v,

@@ -69,12 +69,78 @@ pub struct PollerSeries {
 
 #[derive(Debug, Default)]
 pub struct LogSeries {
-    pub entries: BTreeMap<String, u64>,
-    pub shares: BTreeMap<String, f64>,
+    pub entries: SmallMap<String, u64>,
+    pub shares: SmallMap<String, f64>,
     pub last_entry: Option<f64>,
     pub errors: Option<u64>,
     pub overflow: Option<u64>,
     pub processing: Option<Box<Histogram<7>>>,
+}
+
+/// A map of a few entries kept as a sorted Vec: a B-tree allocates a node of 11 slots for the
+/// first entry, and a service's maps hold a handful (its endpoints and codes, stats, sections).
+#[derive(Debug)]
+pub struct SmallMap<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        SmallMap(Vec::new())
+    }
+}
+
+impl<K: Ord, V> SmallMap<K, V> {
+    fn find<Q: Ord + ?Sized>(&self, k: &Q) -> Result<usize, usize>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.0.binary_search_by(|(x, _)| x.borrow().cmp(k))
+    }
+
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.find(k).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn insert(&mut self, k: K, v: V) {
+        match self.find(&k) {
+            Ok(i) => self.0[i].1 = v,
+            Err(i) => self.0.insert(i, (k, v)),
+        }
+    }
+
+    pub fn entry_or_default(&mut self, k: K) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.find(&k) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (k, V::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        self.0.retain(|(k, _)| keep(k));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(it: I) -> Self {
+        let mut m = SmallMap::default();
+        for (k, v) in it {
+            m.insert(k, v);
+        }
+        m
+    }
 }
 
 /// Every series of one service.
@@ -85,10 +151,10 @@ pub struct Service {
     /// By name; a Vec, as a service has a few probes and a B-tree node would hold 11.
     pub probes: Vec<(String, Probe)>,
     pub pollers: [Option<PollerSeries>; 4],
-    pub api: BTreeMap<(Endpoint, Option<u16>), u64>,
+    pub api: SmallMap<(Endpoint, Option<u16>), u64>,
     pub error_rate: Option<f64>,
-    pub fields: BTreeMap<String, f64>,
-    pub latency: BTreeMap<&'static str, f64>,
+    pub fields: SmallMap<String, f64>,
+    pub latency: SmallMap<&'static str, f64>,
     pub logs: LogSeries,
 }
 
@@ -99,10 +165,10 @@ impl Service {
             svc: svc.to_string(),
             probes: Vec::new(),
             pollers: Default::default(),
-            api: BTreeMap::new(),
+            api: SmallMap::default(),
             error_rate: None,
-            fields: BTreeMap::new(),
-            latency: BTreeMap::new(),
+            fields: SmallMap::default(),
+            latency: SmallMap::default(),
             logs: LogSeries::default(),
         }
     }
@@ -291,7 +357,7 @@ const FAMILIES: &[Family] = &[
         kind: COUNTER,
         write: |s, name, l, out| {
             let mut code = String::new();
-            for ((endpoint, status), n) in &s.api {
+            for ((endpoint, status), n) in s.api.iter() {
                 code.clear();
                 match status {
                     Some(c) => code.push_str(&c.to_string()),
@@ -511,6 +577,22 @@ mod tests {
         for (i, p) in Poller::ALL.iter().enumerate() {
             assert_eq!(*p as usize, i);
         }
+    }
+
+    #[test]
+    fn small_maps_stay_sorted() {
+        let mut m: SmallMap<String, u64> = [("b".to_string(), 2), ("a".to_string(), 1)]
+            .into_iter()
+            .collect();
+        m.insert("c".into(), 3);
+        m.insert("a".into(), 10);
+        *m.entry_or_default("0".into()) += 5;
+        *m.get_mut("b").unwrap() += 1;
+        let got: Vec<(&str, u64)> = m.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(got, [("0", 5), ("a", 10), ("b", 3), ("c", 3)]);
+        m.retain(|k| k != "a");
+        assert_eq!(m.iter().count(), 3);
+        assert!(m.get_mut("a").is_none());
     }
 
     #[test]
