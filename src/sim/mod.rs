@@ -837,6 +837,20 @@ impl Drop for Simulator {
     }
 }
 
+/// Waits `d` to within a few microseconds. tokio's timer has millisecond ticks and rounds a sleep up
+/// to the next one, which would add up to a millisecond to every injected latency; the timing
+/// benchmark (scripts/bench-timing.sh) measures the exporter's overhead against this delay, so the
+/// last 2 ms are spent yielding instead.
+async fn precise_delay(d: Duration) {
+    let until = std::time::Instant::now() + d;
+    if let Some(coarse) = d.checked_sub(Duration::from_millis(2)) {
+        tokio::time::sleep(coarse).await;
+    }
+    while std::time::Instant::now() < until {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -872,19 +886,5 @@ mod tests {
     fn the_section_mix_adds_up() {
         let s: f64 = SECTION_MIX.iter().map(|(_, w)| w).sum();
         assert!((s - 1.0).abs() < 1e-9);
-    }
-}
-
-/// Waits `d` to within a few microseconds. tokio's timer has millisecond ticks and rounds a sleep up
-/// to the next one, which would add up to a millisecond to every injected latency; the timing
-/// benchmark (scripts/bench-timing.sh) measures the exporter's overhead against this delay, so the
-/// last 2 ms are spent yielding instead.
-async fn precise_delay(d: Duration) {
-    let until = std::time::Instant::now() + d;
-    if let Some(coarse) = d.checked_sub(Duration::from_millis(2)) {
-        tokio::time::sleep(coarse).await;
-    }
-    while std::time::Instant::now() < until {
-        tokio::task::yield_now().await;
     }
 }
