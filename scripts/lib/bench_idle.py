@@ -8,7 +8,6 @@
 
 import argparse
 import os
-import tempfile
 import time
 
 import benchlib as B
@@ -48,18 +47,8 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="td-pz-bench-idle.")
-    quiet = B.quiet_machine()
-    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
-    sim_port = B.free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    sim = B.start(
-        "simulator",
-        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={DEMO_KEY}",
-         f"--p13n-token={DEMO_TOKEN}"],
-        work,
-    )
-    B.wait_http(sim_url + "/_sim/stats", proc=sim)
+    work = B.workdir("idle")
+    sim, sim_url = B.start_simulator(work, args=[f"--api-key={DEMO_KEY}", f"--p13n-token={DEMO_TOKEN}"])
     with open(os.path.join(B.ROOT, "src", "demo.toml")) as f:
         cfg_text = f.read().replace("{sim}", sim_url)
     cfg = os.path.join(work, "demo.toml")

@@ -10,9 +10,7 @@ of :00/:30 and :15/:45) and each scrape is timed. Figures are deltas over the wi
 
 import argparse
 import gzip
-import json
 import os
-import tempfile
 import threading
 import time
 import urllib.request
@@ -151,20 +149,8 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="td-pz-bench-scale.")
-    quiet = B.quiet_machine()
-    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
-    sim_port = B.free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    scen = os.path.join(work, "scenario.json")
-    with open(scen, "w") as f:
-        json.dump({"accept_any_service": True, "log_rate": a.log_rate}, f)
-    sim = B.start(
-        "simulator",
-        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={B.API_KEY}", f"--scenario={scen}"],
-        work,
-    )
-    B.wait_http(sim_url + "/_sim/stats", proc=sim)
+    work = B.workdir("scale")
+    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": a.log_rate})
     cfg = os.path.join(work, "exporter.toml")
     with open(cfg, "w") as f:
         f.write(config(sim_url, a.services, a.spread, a.probes))

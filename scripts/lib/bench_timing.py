@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 
 import benchlib as B
@@ -43,24 +42,12 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="td-pz-bench-timing.")
-    quiet = B.quiet_machine()
-    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
-    sim_port = B.free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    scen = os.path.join(work, "scenario.json")
-    with open(scen, "w") as f:
-        json.dump(
-            {"accept_any_service": True, "log_rate": 0.1,
-             "faults": [{"endpoint": "personalize", "latency_ms": int(DELAY * 1000)}]},
-            f,
-        )
-    sim = B.start(
-        "simulator",
-        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={B.API_KEY}", f"--scenario={scen}"],
+    work = B.workdir("timing")
+    sim, sim_url = B.start_simulator(
         work,
+        {"accept_any_service": True, "log_rate": 0.1,
+         "faults": [{"endpoint": "personalize", "latency_ms": int(DELAY * 1000)}]},
     )
-    B.wait_http(sim_url + "/_sim/stats", proc=sim)
 
     probes = "".join(
         f'\n  [[service.probe]]\n  name = "p{i:02d}"\n  user_id = "{USER}"\n' for i in range(a.rate)

@@ -15,7 +15,6 @@ import argparse
 import http.client
 import os
 import re
-import tempfile
 import time
 
 import benchlib as B
@@ -224,21 +223,9 @@ def main():
     ap.add_argument("--out", help="also write the figures as JSON here")
     a = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="td-pz-bench-bb.")
-    quiet = B.quiet_machine()
-    B.log(f"load average {B.loadavg()}; others use {quiet:.2f} cores; work dir {work}")
-    sim_port = B.free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    scen = os.path.join(work, "scenario.json")
-    with open(scen, "w") as f:
-        f.write('{"accept_any_service": true, "log_rate": 0.1}')
-    sim = B.start(
-        "simulator",
-        [B.BIN, "simulate", f"--listen=127.0.0.1:{sim_port}", f"--api-key={B.API_KEY}", f"--scenario={scen}"],
-        work,
-    )
+    work = B.workdir("bb")
+    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": 0.1})
     a.sim_pid = sim.pid
-    B.wait_http(sim_url + "/_sim/stats", proc=sim)
 
     B.log(f"A: td-pz-exporter, {a.rate} probes/s for {a.duration}s")
     ours = phase_exporter(a, work, sim_url, None)

@@ -115,6 +115,30 @@ def http_get(url, timeout=30, data=None, headers=None):
         return r.status, r.read()
 
 
+def workdir(name):
+    """A fresh work dir for bench `name`, logged with the machine's load."""
+    work = tempfile.mkdtemp(prefix=f"td-pz-bench-{name}.")
+    log(f"load average {loadavg()}; others use {quiet_machine():.2f} cores; work dir {work}")
+    return work
+
+
+def start_simulator(work, scenario=None, args=None):
+    """The TD simulator on a free loopback port with `scenario` (a dict) and the bench API key, or
+    `args` instead of the key; returns (process, url) once it answers."""
+    port = free_port()
+    argv = [BIN, "simulate", f"--listen=127.0.0.1:{port}"]
+    argv += args if args is not None else [f"--api-key={API_KEY}"]
+    if scenario is not None:
+        path = os.path.join(work, "scenario.json")
+        with open(path, "w") as f:
+            json.dump(scenario, f)
+        argv.append(f"--scenario={path}")
+    sim = start("simulator", argv, work)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/_sim/stats", proc=sim)
+    return sim, url
+
+
 def wait_http(url, timeout=60, proc=None):
     deadline = time.time() + timeout
     last = None
