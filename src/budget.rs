@@ -73,7 +73,11 @@ impl Budget {
 
     pub async fn acquire(&self) {
         let at = self.reserve();
-        tokio::time::sleep_until(at).await;
+        // tokio rounds a deadline up to its next millisecond tick, so sleeping until "now" would
+        // hold every request up to a millisecond for nothing.
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     /// Sends nothing to this service before `now + d` (a 429's `Retry-After`).
