@@ -195,12 +195,14 @@ impl TdClient {
             response: None,
             timings: Timings::default(),
         };
-        let start = Instant::now();
+        let mut start = Instant::now();
         let slot = timing::Slot::default();
         let result = timing::CONNECT_TIME
-            .scope(slot.clone(), self.exchange(req, &mut exchange, start))
+            .scope(slot.clone(), self.exchange(req, &mut exchange, &mut start))
             .await;
-        exchange.timings.total = start.elapsed();
+        if exchange.timings.total.is_zero() {
+            exchange.timings.total = start.elapsed();
+        }
         let connect = slot.lock().ok().and_then(|s| *s);
         exchange.timings.connect = connect;
         // First byte counts from the request being sent, after the connect.
@@ -218,7 +220,7 @@ impl TdClient {
         &self,
         req: &TdRequest,
         exchange: &mut Exchange,
-        start: Instant,
+        start: &mut Instant,
     ) -> Result<TdResponse, Failure> {
         let mut builder = self
             .http
@@ -240,6 +242,11 @@ impl TdClient {
         if let Some(b) = &req.body {
             builder = builder.body(b.clone());
         }
+        // The clock starts once the request is built, so the timings are the exchange's alone.
+        let start = {
+            *start = Instant::now();
+            *start
+        };
         let mut resp = builder
             .send()
             .await
@@ -301,7 +308,8 @@ impl TdClient {
                 }
             }
         }
-        exchange.timings.body = Some(start.elapsed() - first_byte);
+        exchange.timings.total = start.elapsed();
+        exchange.timings.body = Some(exchange.timings.total - first_byte);
         record.body_bytes = body.len();
         record.truncated = body.len() > BODY_EXCERPT;
         record.body = excerpt(&body);
