@@ -5,6 +5,7 @@
 //! [`Scenario`] and counts every request it receives (`GET /_sim/stats`), so that tests can
 //! check what the exporter sent. It shares no code with the exporter's client on purpose.
 
+mod kernel_time;
 pub mod scenario;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -64,9 +65,23 @@ pub struct SimState {
     received: Mutex<VecDeque<Received>>,
     counts: Mutex<BTreeMap<String, u64>>,
     logs: Mutex<HashMap<String, LogStream>>,
+    holds: Mutex<Holds>,
 }
 
 const RECEIVED_CAP: usize = 200_000;
+
+/// How precisely injected latencies were held, in microseconds, one entry per held answer (up to
+/// [`HOLDS_CAP`]): `late` from the due time to the answer's release, `pickup` from the request
+/// reaching the socket to its handler starting (inside the delay, so only the first matters to a
+/// client). `GET /_sim/holds`; reset with the stats.
+#[derive(Debug, Default)]
+struct Holds {
+    late_us: Vec<u32>,
+    pickup_us: Vec<u32>,
+    coarse_late_us: Vec<u32>,
+}
+
+const HOLDS_CAP: usize = 100_000;
 
 /// The built-in world: the demo's services.
 pub fn builtin_services() -> Vec<SimService> {
@@ -222,6 +237,32 @@ impl SimState {
             "counts": counts,
             "requests": received,
         })
+    }
+
+    fn note_hold(&self, pickup: Duration, late: Duration, coarse_late: Duration) {
+        if let Ok(mut h) = self.holds.lock() {
+            if h.late_us.len() < HOLDS_CAP {
+                let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+                h.late_us.push(us(late));
+                h.pickup_us.push(us(pickup));
+                h.coarse_late_us.push(us(coarse_late));
+            }
+        }
+    }
+
+    pub fn holds_json(&self) -> Value {
+        let h = self.holds.lock();
+        let (late, pickup, coarse) = h
+            .as_ref()
+            .map(|h| {
+                (
+                    h.late_us.clone(),
+                    h.pickup_us.clone(),
+                    h.coarse_late_us.clone(),
+                )
+            })
+            .unwrap_or_default();
+        json!({"count": late.len(), "late_us": late, "pickup_us": pickup, "coarse_late_us": coarse})
     }
 
     fn metrics_body(&self, svc: &str) -> Value {
@@ -447,7 +488,34 @@ async fn read_body(req: Request<Incoming>, cap: usize) -> Option<Bytes> {
     limited.collect().await.ok().map(|c| c.to_bytes())
 }
 
-async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Response<SimBody> {
+/// Answers one request. An injected latency holds the answer until that long after the request
+/// reached the socket ([`kernel_time`]), so neither the simulator's wake-up nor its own work adds to
+/// the delay a client sees.
+async fn handle(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+    arrived: std::time::Instant,
+) -> Response<SimBody> {
+    let picked = std::time::Instant::now();
+    let mut hold = None;
+    let resp = answer(state.clone(), req, &mut hold).await;
+    if let Some(d) = hold {
+        let due = arrived + d;
+        let woke = precise_delay_until(due).await;
+        state.note_hold(
+            picked.saturating_duration_since(arrived),
+            due.elapsed(),
+            woke.saturating_duration_since(due),
+        );
+    }
+    resp
+}
+
+async fn answer(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+    hold: &mut Option<Duration>,
+) -> Response<SimBody> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path.starts_with("/_sim/") {
@@ -556,7 +624,7 @@ async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Response<SimBod
     let fault = state.fault(&svc_name, user_id.as_deref(), endpoint);
     if let Some(f) = &fault {
         if let Some(ms) = f.latency_ms {
-            precise_delay(Duration::from_millis(ms)).await;
+            *hold = Some(Duration::from_millis(ms));
         }
         if f.hang {
             status_of(0, &state);
@@ -744,6 +812,7 @@ async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Response<SimBod
 async fn control(state: Arc<SimState>, req: Request<Incoming>) -> Response<SimBody> {
     match (req.method().clone(), req.uri().path()) {
         (Method::GET, "/_sim/stats") => json_reply(200, &state.stats_json()),
+        (Method::GET, "/_sim/holds") => json_reply(200, &state.holds_json()),
         (Method::GET, "/_sim/scenario") => json_reply(
             200,
             &serde_json::to_value(state.scenario()).unwrap_or_default(),
@@ -767,6 +836,9 @@ async fn control(state: Arc<SimState>, req: Request<Incoming>) -> Response<SimBo
             if let Ok(mut c) = state.counts.lock() {
                 c.clear();
             }
+            if let Ok(mut h) = state.holds.lock() {
+                *h = Holds::default();
+            }
             json_reply(200, &json!({"ok": true}))
         }
         _ => json_reply(404, &json!({"error": "unknown simulator control endpoint"})),
@@ -784,6 +856,7 @@ impl Simulator {
     /// Binds `listen` (port 0 for any) and serves in the background.
     pub async fn start(listen: &str, cfg: SimConfig) -> io::Result<Simulator> {
         let listener = TcpListener::bind(listen).await?;
+        kernel_time::prepare(&listener);
         let addr = listener.local_addr()?;
         let state = Arc::new(SimState {
             api_key: cfg.api_key,
@@ -793,6 +866,7 @@ impl Simulator {
             received: Mutex::new(VecDeque::new()),
             counts: Mutex::new(BTreeMap::new()),
             logs: Mutex::new(HashMap::new()),
+            holds: Mutex::new(Holds::default()),
         });
         let stop = CancellationToken::new();
         let (st, stop2) = (state.clone(), stop.clone());
@@ -803,12 +877,14 @@ impl Simulator {
                     _ = stop2.cancelled() => break,
                 };
                 let _ = stream.set_nodelay(true);
+                let (stream, clock) = kernel_time::Stamped::new(stream);
                 let st = st.clone();
                 let stop3 = stop2.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let st = st.clone();
-                        async move { Ok::<_, Infallible>(handle(st, req).await) }
+                        let arrived = clock.take();
+                        async move { Ok::<_, Infallible>(handle(st, req, arrived).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc);
@@ -837,19 +913,36 @@ impl Drop for Simulator {
     }
 }
 
-/// Waits `d` to within a few microseconds. tokio's timer has millisecond ticks and rounds a sleep up
-/// to the next one, which would add up to a millisecond to every injected latency; the timing
-/// benchmark (scripts/bench-timing.sh) measures the exporter's overhead against this delay, so the
-/// last 2 ms are spent yielding instead.
-async fn precise_delay(d: Duration) {
-    let until = std::time::Instant::now() + d;
-    if let Some(coarse) = d.checked_sub(Duration::from_millis(2)) {
-        tokio::time::sleep(coarse).await;
+/// Waits until `until` to within a few microseconds, and returns when its coarse sleep ended (for
+/// [`Holds`]). tokio's timer has millisecond ticks and rounds a sleep up to the next one, and a
+/// thread's wake-up on a virtual machine now and then takes a millisecond or more, so the wait is
+/// a high-resolution kernel timer ([`kernel_time::hr_sleep`]) to [`SPIN_MARGIN`] before `until`,
+/// then yields until it. The timing benchmark (scripts/bench-timing.sh) measures the exporter
+/// against this delay.
+async fn precise_delay_until(until: std::time::Instant) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    if let Some(coarse) = until
+        .checked_duration_since(now)
+        .and_then(|d| d.checked_sub(SPIN_MARGIN))
+    {
+        if kernel_time::hr_sleep(coarse).await.is_err() {
+            // No timerfd: tokio's timer, with room for its rounding.
+            let until_coarse = until.checked_sub(Duration::from_millis(2)).unwrap_or(now);
+            if let Some(d) = until_coarse.checked_duration_since(now) {
+                tokio::time::sleep(d).await;
+            }
+        }
     }
+    let woke = std::time::Instant::now();
     while std::time::Instant::now() < until {
         tokio::task::yield_now().await;
     }
+    woke
 }
+
+/// How long before a held answer's due time the simulator stops sleeping and starts yielding:
+/// more than a usual wake-up, so that only a rare slow one makes the answer late.
+const SPIN_MARGIN: Duration = Duration::from_micros(1500);
 
 #[cfg(test)]
 mod tests {

@@ -66,6 +66,7 @@ pub struct Fault {
 
     pub status: Option<u16>,
     pub retry_after: Option<u64>,
+    /// Answer this long after the request reached the simulator's socket (kernel receive time).
     pub latency_ms: Option<u64>,
     /// Accept, then never answer.
     pub hang: bool,
