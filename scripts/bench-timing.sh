@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Timing accuracy: the simulator answers after a fixed 50 ms; prints the distribution of
-# (measured latency - 50 ms) of a few hundred probes (from /status.json), next to wrk's for the same
-# request as the reference. See docs/performance.md.
+# Timing accuracy: the simulator answers 50 ms after a request reaches its socket; prints the
+# distribution of (measured latency - 50 ms) of the exporter's probes (from /status.json), next to
+# wrk's for the same request as the reference, measured in alternating rounds. See
+# docs/performance.md.
 #
-#   scripts/bench-timing.sh [--rate=10] [--duration=40] [--wrk-seconds=20] [--out=FILE.json]
+#   scripts/bench-timing.sh [--rate=10] [--rounds=6] [--round-seconds=20] [--wrk-seconds=10]
+#                           [--out=FILE.json]
 #
 # Ends with "bench-timing: N passed, M failed"; exits 0 when the goal is missed, non-zero when the
 # measurement failed.

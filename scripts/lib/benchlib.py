@@ -122,11 +122,14 @@ def workdir(name):
     return work
 
 
-def start_simulator(work, scenario=None, args=None):
+def start_simulator(work, scenario=None, args=None, cpus=None):
     """The TD simulator on a free loopback port with `scenario` (a dict) and the bench API key, or
-    `args` instead of the key; returns (process, url) once it answers."""
+    `args` instead of the key; returns (process, url) once it answers. `cpus` (e.g. "1") pins it
+    to those CPUs with taskset."""
     port = free_port()
     argv = [BIN, "simulate", f"--listen=127.0.0.1:{port}"]
+    if cpus is not None:
+        argv = ["taskset", "-c", cpus] + argv
     argv += args if args is not None else [f"--api-key={API_KEY}"]
     if scenario is not None:
         path = os.path.join(work, "scenario.json")
