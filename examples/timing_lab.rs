@@ -1,7 +1,7 @@
 //! Where a probe's measured latency goes beyond the server's: one client at a time against a
 //! server that answers after a fixed delay (the simulator with a latency fault), measured by
-//! TdClient (reqwest) and by a raw HTTP/1.1 exchange on a tokio TcpStream, on a multi-thread and on
-//! a current-thread runtime.
+//! TdClient, by a default reqwest client and by a raw HTTP/1.1 exchange on a tokio TcpStream, on a
+//! multi-thread and on a current-thread runtime.
 //!
 //!   td-pz-exporter simulate --listen=127.0.0.1:18555 --api-key=KEY --scenario=S.json &
 //!   TD_API_KEY=KEY cargo run --release --example timing_lab -- http://127.0.0.1:18555 [N] [DELAY_MS]
@@ -64,6 +64,31 @@ async fn via_reqwest(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64>
 }
 
 static BODY_MS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
+
+/// reqwest with default settings and no per-request timeout: what TdClient's own layers cost.
+async fn via_bare_reqwest(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
+    let key = std::env::var("TD_API_KEY").unwrap_or_else(|_| "bench".into());
+    let c = reqwest::Client::builder().build().unwrap();
+    let mut out = Vec::new();
+    for i in 0..n + 3 {
+        let t = Instant::now();
+        let r = c
+            .post(format!("{url}{PATH}"))
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("TD1 {key}"))
+            .body(BODY)
+            .send()
+            .await
+            .unwrap();
+        let b = r.bytes().await.unwrap();
+        assert!(!b.is_empty());
+        if i >= 3 {
+            out.push(t.elapsed().as_secs_f64() * 1e3 - delay);
+        }
+        tokio::time::sleep(gap).await;
+    }
+    out
+}
 
 async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
     let key = std::env::var("TD_API_KEY").unwrap_or_else(|_| "bench".into());
@@ -150,6 +175,13 @@ fn main() {
         if !b.is_empty() {
             show(&format!("{name}: TdClient body part"), b);
         }
+        let u = url.clone();
+        let v = rt.block_on(async move {
+            tokio::spawn(async move { via_bare_reqwest(&u, n, delay, gap).await })
+                .await
+                .unwrap()
+        });
+        show(&format!("{name}: bare reqwest"), v);
         let u = url.clone();
         let v = rt.block_on(async move {
             tokio::spawn(async move { via_raw(&u, n, delay, gap).await })
