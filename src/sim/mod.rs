@@ -948,6 +948,62 @@ const SPIN_MARGIN: Duration = Duration::from_micros(1500);
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_latency_fault_holds_the_answer_and_reports_how_precisely() {
+        let scenario: Scenario =
+            serde_json::from_str(r#"{"faults":[{"endpoint":"personalize","latency_ms":40}]}"#)
+                .unwrap();
+        let sim = Simulator::start(
+            "127.0.0.1:0",
+            SimConfig {
+                api_key: "k".into(),
+                p13n_token: None,
+                scenario,
+            },
+        )
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let holds = || async {
+            let body = client
+                .get(format!("{}/_sim/holds", sim.url()))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            serde_json::from_str::<Value>(&body).unwrap()
+        };
+        let t = std::time::Instant::now();
+        let r = client
+            .post(format!(
+                "{}/audiences/394649/personalization/product_recommendations",
+                sim.url()
+            ))
+            .header("Authorization", "TD1 k")
+            .body(r#"{"user_id":"vip_user_001"}"#)
+            .send()
+            .await
+            .unwrap();
+        let took = t.elapsed();
+        assert_eq!(r.status(), 200);
+        assert!(took >= Duration::from_millis(40), "answered after {took:?}");
+
+        let h = holds().await;
+        assert_eq!(h["count"], 1, "{h}");
+        let late = h["late_us"][0].as_u64().unwrap();
+        assert!(late < 40_000, "released {late} us late");
+        assert!(h["pickup_us"][0].as_u64().is_some(), "{h}");
+
+        client
+            .post(format!("{}/_sim/reset-stats", sim.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(holds().await["count"], 0);
+    }
+
     #[test]
     fn personas_map_to_sections() {
         assert_eq!(persona_section("vip_user_001"), "premium_users");
