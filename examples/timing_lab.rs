@@ -133,6 +133,14 @@ async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
     out
 }
 
+/// Runs `f` as a task of `rt` (not on the blocking thread), as the exporter's probes run.
+fn on<F>(rt: &tokio::runtime::Runtime, f: F) -> Vec<f64>
+where
+    F: std::future::Future<Output = Vec<f64>> + Send + 'static,
+{
+    rt.block_on(async { tokio::spawn(f).await.unwrap() })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = args.get(1).expect("URL").clone();
@@ -165,29 +173,20 @@ fn main() {
             continue;
         }
         let u = url.clone();
-        let v = rt.block_on(async move {
-            tokio::spawn(async move { via_reqwest(&u, n, delay, gap).await })
-                .await
-                .unwrap()
-        });
+        let v = on(&rt, async move { via_reqwest(&u, n, delay, gap).await });
         show(&format!("{name}: TdClient"), v);
         let b = std::mem::take(&mut *BODY_MS.lock().unwrap());
         if !b.is_empty() {
             show(&format!("{name}: TdClient body part"), b);
         }
         let u = url.clone();
-        let v = rt.block_on(async move {
-            tokio::spawn(async move { via_bare_reqwest(&u, n, delay, gap).await })
-                .await
-                .unwrap()
-        });
+        let v = on(
+            &rt,
+            async move { via_bare_reqwest(&u, n, delay, gap).await },
+        );
         show(&format!("{name}: bare reqwest"), v);
         let u = url.clone();
-        let v = rt.block_on(async move {
-            tokio::spawn(async move { via_raw(&u, n, delay, gap).await })
-                .await
-                .unwrap()
-        });
+        let v = on(&rt, async move { via_raw(&u, n, delay, gap).await });
         show(&format!("{name}: raw TcpStream"), v);
     }
 }

@@ -72,8 +72,9 @@ const RECEIVED_CAP: usize = 200_000;
 
 /// How precisely injected latencies were held, in microseconds, one entry per held answer (up to
 /// [`HOLDS_CAP`]): `late` from the due time to the answer's release, `pickup` from the request
-/// reaching the socket to its handler starting (inside the delay, so only the first matters to a
-/// client). `GET /_sim/holds`; reset with the stats.
+/// reaching the socket to its handler starting (inside the delay, so only `late` matters to a
+/// client), `coarse_late` how far past the due time the timer sleep alone woke (a late answer with
+/// none of it was held up in the final yield loop). `GET /_sim/holds`; reset with the stats.
 #[derive(Debug, Default)]
 struct Holds {
     late_us: Vec<u32>,

@@ -243,10 +243,8 @@ impl TdClient {
             builder = builder.body(b.clone());
         }
         // The clock starts once the request is built, so the timings are the exchange's alone.
-        let start = {
-            *start = Instant::now();
-            *start
-        };
+        *start = Instant::now();
+        let start = *start;
         let mut resp = builder
             .send()
             .await
