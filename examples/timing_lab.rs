@@ -1,7 +1,8 @@
 //! Where a probe's measured latency goes beyond the server's: one client at a time against a
 //! server that answers after a fixed delay (the simulator with a latency fault), measured by
-//! TdClient, by a default reqwest client and by a raw HTTP/1.1 exchange on a tokio TcpStream, on a
-//! multi-thread and on a current-thread runtime.
+//! TdClient (kernel receive timestamps), by a default reqwest client, by a raw HTTP/1.1 exchange on
+//! a tokio TcpStream timed in user space, and by the same raw exchange timed by the kernel's receive
+//! timestamp, on a multi-thread and on a current-thread runtime.
 //!
 //!   td-pz-exporter simulate --listen=127.0.0.1:18555 --api-key=KEY --scenario=S.json &
 //!   TD_API_KEY=KEY cargo run --release --example timing_lab -- http://127.0.0.1:18555 [N] [DELAY_MS]
@@ -90,16 +91,38 @@ async fn via_bare_reqwest(url: &str, n: usize, delay: f64, gap: Duration) -> Vec
     out
 }
 
-async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
+/// Whether `text` holds a whole HTTP/1.1 answer (head and Content-Length body).
+fn complete(text: &[u8]) -> bool {
+    let Some(h) = text.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = std::str::from_utf8(&text[..h])
+        .unwrap()
+        .to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    text.len() >= h + 4 + len
+}
+
+/// A connection for the raw clients, and the request they send on it.
+async fn raw_connect(url: &str) -> (tokio::net::TcpStream, String) {
     let key = std::env::var("TD_API_KEY").unwrap_or_else(|_| "bench".into());
     let addr = url.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.set_nodelay(true).unwrap();
     let req = format!(
         "POST {PATH} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Authorization: TD1 {key}\r\nContent-Length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
+    (s, req)
+}
+
+async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
+    let (mut s, req) = raw_connect(url).await;
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
     for i in 0..n + 3 {
@@ -110,25 +133,83 @@ async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
             let k = s.read(&mut buf[got..]).await.unwrap();
             assert!(k > 0);
             got += k;
-            let text = &buf[..got];
-            if let Some(h) = text.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&text[..h])
-                    .unwrap()
-                    .to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map(|v| v.trim().parse().unwrap())
-                    .unwrap_or(0);
-                if got >= h + 4 + len {
-                    break;
-                }
+            if complete(&buf[..got]) {
+                break;
             }
         }
         if i >= 3 {
             out.push(t.elapsed().as_secs_f64() * 1e3 - delay);
         }
         tokio::time::sleep(gap).await;
+    }
+    out
+}
+
+/// The raw exchange, timed by the kernel: from just before the write to the receive timestamp
+/// of the segment that completed the answer (SO_TIMESTAMPNS, read with recvmsg).
+async fn via_raw_kernel(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
+    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let (mut s, req) = raw_connect(url).await;
+    setsockopt(&s, sockopt::ReceiveTimestampns, &true).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::new();
+    let mut no_stamp = 0;
+    for i in 0..n + 3 {
+        let wall0 = std::time::SystemTime::now();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = 0;
+        let mut last_rx: Option<u64> = None;
+        loop {
+            s.readable().await.unwrap();
+            let fd = s.as_raw_fd();
+            let r = s.try_io(tokio::io::Interest::READABLE, || {
+                let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+                let mut iov = [std::io::IoSliceMut::new(&mut buf[got..])];
+                let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                    .map_err(std::io::Error::from)?;
+                let rx = msg.cmsgs().ok().and_then(|mut it| {
+                    it.find_map(|c| match c {
+                        ControlMessageOwned::ScmTimestampns(ts) => {
+                            Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
+                        }
+                        _ => None,
+                    })
+                });
+                Ok((msg.bytes, rx))
+            });
+            let (k, rx) = match r {
+                Ok(v) => v,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("{e}"),
+            };
+            assert!(k > 0);
+            if rx.is_some() {
+                last_rx = rx;
+            }
+            got += k;
+            if complete(&buf[..got]) {
+                break;
+            }
+        }
+        let t0 = wall0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let ms = match last_rx {
+            Some(rx) => (rx.saturating_sub(t0)) as f64 / 1e6,
+            None => {
+                no_stamp += 1;
+                wall0.elapsed().unwrap().as_secs_f64() * 1e3
+            }
+        };
+        if i >= 3 {
+            out.push(ms - delay);
+        }
+        tokio::time::sleep(gap).await;
+    }
+    if no_stamp > 0 {
+        println!("(raw kernel: {no_stamp} answers without a kernel timestamp)");
     }
     out
 }
@@ -188,5 +269,8 @@ fn main() {
         let u = url.clone();
         let v = on(&rt, async move { via_raw(&u, n, delay, gap).await });
         show(&format!("{name}: raw TcpStream"), v);
+        let u = url.clone();
+        let v = on(&rt, async move { via_raw_kernel(&u, n, delay, gap).await });
+        show(&format!("{name}: raw, kernel rx timestamp"), v);
     }
 }

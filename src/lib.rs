@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod history;
+pub mod kernel_time;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;

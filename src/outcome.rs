@@ -23,6 +23,27 @@ pub struct Timings {
     pub body: Option<Duration>,
     #[serde(with = "secs")]
     pub total: Duration,
+    /// Which clock ended `first_byte` and `total`.
+    pub clock: Clock,
+}
+
+/// `kernel`: the receive timestamps of the socket (the answer's bytes reached the machine then);
+/// `process`: the exporter's reads (includes its own wake-up; used through a proxy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    #[default]
+    Process,
+    Kernel,
+}
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Clock::Process => "process",
+            Clock::Kernel => "kernel",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

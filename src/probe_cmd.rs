@@ -94,12 +94,13 @@ pub fn render_text(
     let t = &ex.timings;
     let _ = writeln!(
         s,
-        "\ntimings: connect {} | first byte {} | body {} | total {}",
+        "\ntimings: connect {} | first byte {} | body {} | total {} ({} clock)",
         t.connect
             .map_or("(pooled connection)".into(), |d| ms(Some(d))),
         ms(t.first_byte),
         ms(t.body),
-        ms(Some(t.total))
+        ms(Some(t.total)),
+        t.clock
     );
     if let Some(sec) = &out.section {
         let _ = writeln!(s, "section: {sec}");

@@ -396,6 +396,7 @@ async fn the_probe_subcommand() {
     assert!(
         out.contains("timings: connect ")
             && out.contains("first byte")
+            && out.contains("(kernel clock)")
             && !out.contains("(pooled connection)"),
         "{out}"
     );

@@ -4,6 +4,10 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use td_pz_exporter::metrics::Endpoint;
+use td_pz_exporter::reason::Reason;
+use td_pz_exporter::td::transport::Kind;
+use td_pz_exporter::td::{TdClient, TdRequest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_td-pz-exporter");
 
@@ -103,6 +107,23 @@ async fn tls_and_basic_auth_on_every_endpoint() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "the exporter serves TLS");
+
+    // The TD client's TLS (rustls with the webpki roots) refuses a certificate nobody vouches for.
+    let td =
+        TdClient::with_transport(Kind::Direct, Duration::from_secs(5), 1 << 20, vec![]).unwrap();
+    let sent = td
+        .send(&TdRequest::get(
+            Endpoint::Metrics,
+            format!("{base}/-/healthy"),
+        ))
+        .await;
+    let failure = sent.result.unwrap_err();
+    assert_eq!(failure.reason, Reason::Tls, "{}", failure.message);
+    assert!(
+        failure.message.contains("certificate"),
+        "{}",
+        failure.message
+    );
 
     for path in ["/metrics", "/", "/-/healthy", "/-/ready", "/status.json"] {
         let r = c.get(format!("{base}{path}")).send().await.unwrap();

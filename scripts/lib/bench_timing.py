@@ -1,11 +1,12 @@
 """scripts/bench-timing.sh: how much a probe's measured latency overstates the server's.
 
 The simulator holds every personalize answer until 50 ms after the request reached its socket
-(fault latency_ms = 50; the kernel's receive timestamp, then a tokio sleep for all but the last
-2 ms and a yield loop), so its own wake-up and work are inside the delay. The exporter probes it
+(fault latency_ms = 50; the kernel's receive timestamp, then a timerfd for all but the last
+1.5 ms and a yield loop), so its own wake-up and work are inside the delay. The exporter probes it
 (`rate` probes, each every second) and the overhead is (duration_seconds - 0.050) from
-/status.json. The same request sent by wrk (-t1 -c1, lua: POST, headers, body) gives the
-reference: what loopback and a minimal C client add.
+/status.json; the exporter times its answers by the kernel's receive timestamps (the clock of each
+target's last exchange is reported). The same request sent by wrk (-t1 -c1, lua: POST, headers,
+body) gives the reference: what loopback and a minimal C client timing in user space see.
 
 A virtual machine's wake-up latency drifts over minutes, so the two are measured in alternating
 rounds (exporter, then wrk, `rounds` times) and each side's rounds are merged: both see the same
@@ -72,7 +73,8 @@ def wpct(weighted, p):
 
 
 def exporter_round(a, cfg, work):
-    """One exporter run: the overheads (ms) of the probes in its window, and the failed count."""
+    """One exporter run: the overheads (ms) of the probes in its window, the failed count, and the
+    clocks of the targets' last exchanges ("kernel": the socket's receive timestamps)."""
     port = B.free_port()
     url = f"http://127.0.0.1:{port}"
     exp = B.start(
@@ -90,10 +92,12 @@ def exporter_round(a, cfg, work):
     B.alive(exp)
     _, body = B.http_get(url + "/status.json")
     B.stop(exp)
-    over, failed = [], 0
+    over, failed, clocks = [], 0, {}
     for t in json.loads(body)["targets"]:
         if t.get("poller") != "probe":
             continue
+        clock = ((t.get("last_exchange") or {}).get("timings") or {}).get("clock", "none")
+        clocks[clock] = clocks.get(clock, 0) + 1
         for r in t["recent"]:
             if not since <= r["at"] <= until:
                 continue
@@ -101,7 +105,7 @@ def exporter_round(a, cfg, work):
                 over.append((r["duration_seconds"] - DELAY) * 1000)
             else:
                 failed += 1
-    return over, failed
+    return over, failed, clocks
 
 
 def main():
@@ -160,7 +164,7 @@ api = "cdp"
         h = json.loads(body)
         return h["late_us"], h["pickup_us"]
 
-    over, failed, wrk_rounds = [], 0, []
+    over, failed, wrk_rounds, clocks = [], 0, [], {}
     sim_late = {"exporter": [], "wrk": []}
     sim_pickup = {"exporter": [], "wrk": []}
     busy = B.Busy([sim.pid])
@@ -168,7 +172,9 @@ api = "cdp"
         B.log(f"round {i + 1}/{a.rounds}: exporter {a.rate} probes/s for {a.round_seconds}s, "
               f"then wrk -t1 -c1 for {a.wrk_seconds}s, against a {DELAY * 1000:.0f} ms answer")
         holds()
-        o, f_ = exporter_round(a, cfg, work)
+        o, f_, c = exporter_round(a, cfg, work)
+        for k, n in c.items():
+            clocks[k] = clocks.get(k, 0) + n
         late, pickup = holds()
         sim_late["exporter"] += late
         sim_pickup["exporter"] += pickup
@@ -192,6 +198,7 @@ api = "cdp"
     rep = B.Report("bench-timing")
     rep.row("rounds (exporter s + wrk s each)", f"{a.rounds} ({a.round_seconds} + {a.wrk_seconds})")
     rep.row("probes measured (failed)", f"{len(over)} ({failed})")
+    rep.row("clock of the probes' last exchanges", ", ".join(f"{k} {n}" for k, n in sorted(clocks.items())))
     rep.row("simulator delay", DELAY * 1000, "ms")
     for k in ("p50", "p90", "p99", "max"):
         rep.row(f"td-pz-exporter: measured - 50 ms, {k}", ours[k], "ms")

@@ -3,9 +3,9 @@
 //! Checks the `TD1` key (and the p13n token), maps personas to sections, makes believable
 //! traffic (logs that grow with time, metrics that drift), injects the faults of its
 //! [`Scenario`] and counts every request it receives (`GET /_sim/stats`), so that tests can
-//! check what the exporter sent. It shares no code with the exporter's client on purpose.
+//! check what the exporter sent. It shares no protocol code with the exporter's client on purpose
+//! (only [`crate::kernel_time`], the socket clocks both sides read).
 
-mod kernel_time;
 pub mod scenario;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -156,6 +156,7 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+use crate::kernel_time;
 /// A small deterministic generator, so traffic is believable and repeatable.
 use crate::schedule::mix64 as mix;
 

@@ -1,7 +1,7 @@
 //! The TD client: sends requests to Treasure Data and reads answers, knowing nothing of Prometheus.
 //!
-//! [`TdClient::send`] runs one HTTP exchange with reqwest (rustls, pooled connections, a timeout
-//! per request), reads the body up to a size cap, times it, classifies a failure into a
+//! [`TdClient::send`] runs one HTTP exchange over a [`transport`] (pooled connections, rustls, a
+//! deadline per request), reads the body up to a size cap, times it, classifies a failure into a
 //! [`Reason`], and returns a redacted record of what was sent and received. The flavor modules
 //! build requests and parse answers: [`cdp`] (the seed's shape), [`p13n`] (TD's published RT 2.0
 //! API) and [`mgmt`] (service metrics, logs and discovery).
@@ -10,17 +10,19 @@ pub mod cdp;
 pub mod mgmt;
 pub mod p13n;
 pub mod timing;
+pub mod transport;
 
 use std::collections::BTreeSet;
-use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER, USER_AGENT};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 
+use crate::kernel_time::RxClock;
 use crate::metrics::Endpoint;
-use crate::outcome::{Exchange, RequestRecord, ResponseRecord, Timings, BODY_EXCERPT};
+use crate::outcome::{Clock, Exchange, RequestRecord, ResponseRecord, Timings, BODY_EXCERPT};
 use crate::reason::Reason;
 use crate::secret::Secret;
 
@@ -28,7 +30,7 @@ use crate::secret::Secret;
 #[derive(Clone, Debug)]
 pub struct TdRequest {
     pub endpoint: Endpoint,
-    pub method: reqwest::Method,
+    pub method: http::Method,
     pub url: String,
     /// Plain headers, shown as they are.
     pub headers: Vec<(&'static str, String)>,
@@ -41,7 +43,7 @@ impl TdRequest {
     pub fn get(endpoint: Endpoint, url: String) -> Self {
         TdRequest {
             endpoint,
-            method: reqwest::Method::GET,
+            method: http::Method::GET,
             url,
             headers: Vec::new(),
             secret_headers: Vec::new(),
@@ -57,7 +59,7 @@ impl TdRequest {
     ) -> Self {
         TdRequest {
             endpoint,
-            method: reqwest::Method::POST,
+            method: http::Method::POST,
             url,
             headers: vec![("Content-Type", content_type.to_string())],
             secret_headers: Vec::new(),
@@ -143,31 +145,36 @@ pub struct ClientError(String);
 /// The HTTP client shared by every probe and poller.
 #[derive(Clone, Debug)]
 pub struct TdClient {
-    http: reqwest::Client,
+    transport: transport::Transport,
     timeout: Duration,
     max_body: usize,
     /// Secrets to scrub from any text that leaves the client.
     secrets: Vec<Secret>,
 }
 
+const USER_AGENT_VALUE: &str = concat!("td-pz-exporter/", env!("CARGO_PKG_VERSION"));
+
 impl TdClient {
+    /// A client on the direct transport, or on reqwest when the environment names a proxy.
     pub fn new(
         timeout: Duration,
         max_body: usize,
         secrets: Vec<Secret>,
     ) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("td-pz-exporter/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(32)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .connector_layer(timing::ConnectTiming)
-            .build()
-            .map_err(|e| ClientError(e.to_string()))?;
+        TdClient::with_transport(transport::Kind::Auto, timeout, max_body, secrets)
+    }
+
+    pub fn with_transport(
+        kind: transport::Kind,
+        timeout: Duration,
+        max_body: usize,
+        secrets: Vec<Secret>,
+    ) -> Result<Self, ClientError> {
+        let transport =
+            transport::Transport::new(kind, timeout.min(Duration::from_secs(5)), USER_AGENT_VALUE)
+                .map_err(ClientError)?;
         Ok(TdClient {
-            http,
+            transport,
             timeout,
             max_body,
             secrets,
@@ -183,6 +190,11 @@ impl TdClient {
 
     pub fn max_body(&self) -> usize {
         self.max_body
+    }
+
+    /// True when answers are timed by the kernel (no proxy in the way).
+    pub fn kernel_timed(&self) -> bool {
+        self.transport.is_direct()
     }
 
     fn scrub(&self, text: String) -> String {
@@ -216,43 +228,89 @@ impl TdClient {
         Sent { exchange, result }
     }
 
+    fn build(&self, req: &TdRequest) -> Result<http::Request<Bytes>, Failure> {
+        let bad = |what: String| Failure {
+            reason: Reason::BadRequest,
+            status: None,
+            message: what,
+        };
+        let mut builder = http::Request::builder()
+            .method(req.method.clone())
+            .uri(req.url.as_str())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT, "*/*");
+        for (k, v) in &req.headers {
+            builder = builder.header(*k, v.as_str());
+        }
+        for (k, prefix, secret) in &req.secret_headers {
+            let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
+                .map_err(|_| {
+                    bad(format!(
+                        "the {k} value has characters not allowed in a header"
+                    ))
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header(*k, value);
+        }
+        let body = req.body.clone().map(Bytes::from).unwrap_or_default();
+        builder.body(body).map_err(|e| {
+            // The builder's error names neither the URL nor a header value.
+            bad(format!("the request cannot be built: {e}"))
+        })
+    }
+
     async fn exchange(
         &self,
         req: &TdRequest,
         exchange: &mut Exchange,
         start: &mut Instant,
     ) -> Result<TdResponse, Failure> {
-        let mut builder = self
-            .http
-            .request(req.method.clone(), &req.url)
-            .timeout(self.timeout);
-        for (k, v) in &req.headers {
-            builder = builder.header(*k, v);
-        }
-        for (k, prefix, secret) in &req.secret_headers {
-            let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
-                .map_err(|_| Failure {
-                    reason: Reason::BadRequest,
-                    status: None,
-                    message: format!("the {k} value has characters not allowed in a header"),
-                })?;
-            value.set_sensitive(true);
-            builder = builder.header(*k, value);
-        }
-        if let Some(b) = &req.body {
-            builder = builder.body(b.clone());
-        }
+        let request = self.build(req)?;
         // The clock starts once the request is built, so the timings are the exchange's alone.
         *start = Instant::now();
         let start = *start;
-        let mut resp = builder
-            .send()
-            .await
-            .map_err(|e| transport_failure(&e, None))?;
-        let first_byte = start.elapsed();
+        let deadline = start + self.timeout;
+        let answer = match tokio::time::timeout_at(deadline, self.transport.send(request)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(transport_failure(&e, None)),
+            Err(_) => {
+                return Err(Failure {
+                    reason: Reason::Timeout,
+                    status: None,
+                    message: format!(
+                        "no answer within the {} timeout",
+                        humantime::format_duration(self.timeout)
+                    ),
+                })
+            }
+        };
+        let head_at = Instant::now();
+        // On a reused connection the clock starts at the write that sent the request, not when
+        // the request was queued for the connection's task (a cross-thread wake-up away); a new
+        // connection's clock keeps its start, so the connect counts.
+        let reused = timing::CONNECT_TIME
+            .try_with(|slot| slot.lock().is_ok_and(|s| s.is_none()))
+            .unwrap_or(false);
+        let sent = answer
+            .rx
+            .as_ref()
+            .and_then(RxClock::request_sent)
+            .map(Instant::from_std)
+            .filter(|t| reused && *t >= start && *t <= head_at);
+        let start = sent.unwrap_or(start);
+        // The kernel's time for the bytes that completed the head, when it has one for this answer.
+        let kernel = |rx: &Option<RxClock>, now: Instant| {
+            rx.as_ref()
+                .and_then(RxClock::last_read)
+                .map(Instant::from_std)
+                .filter(|t| *t >= start && *t <= now)
+        };
+        let head_kernel = kernel(&answer.rx, head_at);
+        let first_byte = head_kernel.unwrap_or(head_at) - start;
         exchange.timings.first_byte = Some(first_byte);
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        let (parts, mut resp_body) = answer.response.into_parts();
+        let status = parts.status.as_u16();
+        let headers = parts.headers;
         let mut record = ResponseRecord {
             status,
             headers: headers
@@ -274,40 +332,73 @@ impl TdClient {
                 self.max_body
             ),
         };
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > self.max_body)
-        {
+        let content_length = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if content_length.is_some_and(|n| n > self.max_body as u64) {
             exchange.response = Some(record);
             return Err(too_large(0));
         }
         let mut body = BytesMut::new();
+        let cut_short = |body: &BytesMut, record: &mut ResponseRecord, exchange: &mut Exchange| {
+            record.body_bytes = body.len();
+            record.truncated = true;
+            record.body = excerpt(body);
+            exchange.response = Some(std::mem::take(record));
+            exchange.timings.body = Some(start.elapsed().saturating_sub(first_byte));
+        };
         loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
+            match tokio::time::timeout_at(deadline, resp_body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    let Ok(chunk) = frame.into_data() else {
+                        continue; // trailers
+                    };
                     if body.len() + chunk.len() > self.max_body {
-                        record.body_bytes = body.len() + chunk.len();
-                        record.truncated = true;
-                        record.body = excerpt(&body);
-                        exchange.response = Some(record);
-                        exchange.timings.body = Some(start.elapsed() - first_byte);
-                        return Err(too_large(body.len() + chunk.len()));
+                        let read = body.len() + chunk.len();
+                        cut_short(&body, &mut record, exchange);
+                        if let Some(r) = exchange.response.as_mut() {
+                            r.body_bytes = read;
+                        }
+                        return Err(too_large(read));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    record.body_bytes = body.len();
-                    record.truncated = true;
-                    record.body = excerpt(&body);
-                    exchange.response = Some(record);
-                    exchange.timings.body = Some(start.elapsed() - first_byte);
+                Ok(Some(Err(e))) => {
+                    cut_short(&body, &mut record, exchange);
+                    let e = transport::TransportError::from_body(&e);
                     return Err(transport_failure(&e, Some(status)));
+                }
+                Err(_) => {
+                    cut_short(&body, &mut record, exchange);
+                    return Err(Failure {
+                        reason: Reason::Timeout,
+                        status: Some(status),
+                        message: format!(
+                            "the body did not complete within the {} timeout (read {} bytes)",
+                            humantime::format_duration(self.timeout),
+                            body.len()
+                        ),
+                    });
                 }
             }
         }
-        exchange.timings.total = start.elapsed();
-        exchange.timings.body = Some(exchange.timings.total - first_byte);
+        let end = Instant::now();
+        let end_kernel = kernel(&answer.rx, end);
+        exchange.timings.clock = match (head_kernel, end_kernel) {
+            (Some(_), Some(_)) => Clock::Kernel,
+            _ => Clock::Process,
+        };
+        exchange.timings.total = match (head_kernel, end_kernel) {
+            (Some(_), Some(t)) => t - start,
+            _ => end - start,
+        };
+        if exchange.timings.clock == Clock::Process {
+            exchange.timings.first_byte = Some(head_at - start);
+        }
+        let first_byte = exchange.timings.first_byte.unwrap_or_default();
+        exchange.timings.body = Some(exchange.timings.total.saturating_sub(first_byte));
         record.body_bytes = body.len();
         record.truncated = body.len() > BODY_EXCERPT;
         record.body = excerpt(&body);
@@ -325,17 +416,11 @@ fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-/// Classifies a reqwest error; the message is the error chain without the URL's query.
-fn transport_failure(e: &reqwest::Error, status: Option<u16>) -> Failure {
-    let mut chain = Vec::new();
-    let mut src: Option<&dyn std::error::Error> = e.source();
-    while let Some(s) = src {
-        chain.push(s.to_string());
-        src = s.source();
-    }
-    let detail = chain.join(": ");
+/// Classifies a transport error; the message is the error chain, which names no URL.
+fn transport_failure(e: &transport::TransportError, status: Option<u16>) -> Failure {
+    let detail = e.chain.join(": ");
     let lower = detail.to_ascii_lowercase();
-    let reason = if e.is_timeout() || lower.contains("timed out") {
+    let reason = if e.timed_out || lower.contains("timed out") || lower.contains("timeout") {
         Reason::Timeout
     } else if lower.contains("certificate")
         || lower.contains("tls")
@@ -348,13 +433,13 @@ fn transport_failure(e: &reqwest::Error, status: Option<u16>) -> Failure {
     };
     let what = if status.is_some() {
         "reading the body failed"
-    } else if e.is_connect() {
+    } else if e.connect {
         "connecting failed"
     } else {
         "the request failed"
     };
     let message = if detail.is_empty() {
-        format!("{what}: {e}")
+        what.to_string()
     } else {
         format!("{what}: {detail}")
     };
@@ -460,6 +545,149 @@ mod tests {
             r.headers,
             vec![("Authorization".to_string(), "TD1 <redacted>".to_string())]
         );
+    }
+
+    /// Serves `200 ok` on loopback `delay` after each request arrives, keeping connections
+    /// open; sends a unit on the channel as each request arrives.
+    fn slow_server(delay: Duration) -> (String, std::sync::mpsc::Receiver<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/metrics", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.clear();
+                        let _ = tx.send(());
+                        std::thread::sleep(delay);
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if conn.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    /// Sends `req` while, once the server has the request, this (single-threaded) runtime's thread
+    /// stalls for `stall`: the answer arrives during the stall and is read after it.
+    async fn send_through_a_stall(
+        c: &TdClient,
+        req: &TdRequest,
+        arrived: &std::sync::mpsc::Receiver<()>,
+        stall: Duration,
+    ) -> Sent {
+        let stalling = async {
+            while arrived.try_recv().is_err() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            std::thread::sleep(stall);
+        };
+        tokio::join!(c.send(req), stalling).0
+    }
+
+    #[tokio::test]
+    async fn the_kernel_clock_leaves_out_the_exporters_own_stalls() {
+        let delay = Duration::from_millis(20);
+        let stall = Duration::from_millis(80);
+        let (url, arrived) = slow_server(delay);
+        let req = TdRequest::get(Endpoint::Metrics, url);
+        let direct = TdClient::with_transport(
+            transport::Kind::Direct,
+            Duration::from_secs(5),
+            1 << 20,
+            vec![],
+        )
+        .unwrap();
+        assert!(direct.kernel_timed());
+        // A new connection, then the same one again: both end at the kernel's arrival time.
+        for round in ["new connection", "reused connection"] {
+            let sent = send_through_a_stall(&direct, &req, &arrived, stall).await;
+            assert_eq!(sent.result.as_ref().unwrap().body.as_ref(), b"ok");
+            let t = &sent.exchange.timings;
+            assert_eq!(t.clock, Clock::Kernel, "{round}");
+            assert_eq!(t.connect.is_none(), round == "reused connection", "{round}");
+            assert!(
+                t.total >= delay && t.total < delay + Duration::from_millis(40),
+                "{round}: {:?} for a {delay:?} answer read after an {stall:?} stall",
+                t.total
+            );
+            assert!(t.first_byte.unwrap() <= t.total);
+        }
+
+        // reqwest (the transport through a proxy) can only time its own reads.
+        let proxied = TdClient::with_transport(
+            transport::Kind::Proxied,
+            Duration::from_secs(5),
+            1 << 20,
+            vec![],
+        )
+        .unwrap();
+        assert!(!proxied.kernel_timed());
+        let sent = send_through_a_stall(&proxied, &req, &arrived, stall).await;
+        assert!(sent.result.is_ok(), "{:?}", sent.result.err());
+        let t = &sent.exchange.timings;
+        assert_eq!(t.clock, Clock::Process);
+        assert!(t.total >= stall, "{:?}", t.total);
+    }
+
+    #[tokio::test]
+    async fn transport_failures_are_classified_on_both_transports() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x?key=private", closed.local_addr().unwrap());
+        drop(closed);
+        let (slow_url, _arrived) = slow_server(Duration::from_millis(500));
+        for kind in [transport::Kind::Direct, transport::Kind::Proxied] {
+            let c = TdClient::with_transport(kind, Duration::from_millis(200), 1 << 20, vec![])
+                .unwrap();
+            let refused = c
+                .send(&TdRequest::get(Endpoint::Metrics, url.clone()))
+                .await;
+            let f = refused.result.unwrap_err();
+            assert_eq!(f.reason, Reason::Connect, "{kind:?}: {}", f.message);
+            assert!(f.message.starts_with("connecting failed"), "{}", f.message);
+            assert!(!f.message.contains("private"), "{}", f.message);
+
+            let slow = c
+                .send(&TdRequest::get(Endpoint::Metrics, slow_url.clone()))
+                .await;
+            let f = slow.result.unwrap_err();
+            assert_eq!(f.reason, Reason::Timeout, "{kind:?}: {}", f.message);
+            assert!(slow.exchange.timings.total >= Duration::from_millis(200));
+            assert!(slow.exchange.timings.total < Duration::from_millis(450));
+        }
+    }
+
+    #[test]
+    fn a_proxy_in_the_environment_picks_reqwest() {
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert!(!transport::proxy_named(env(&[])));
+        assert!(!transport::proxy_named(env(&[("HTTPS_PROXY", "")])));
+        assert!(!transport::proxy_named(env(&[("NO_PROXY", "x")])));
+        assert!(transport::proxy_named(env(&[(
+            "https_proxy",
+            "http://p:3128"
+        )])));
+        assert!(transport::proxy_named(env(&[("ALL_PROXY", "socks5://p")])));
     }
 
     #[test]

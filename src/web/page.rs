@@ -217,12 +217,13 @@ fn exchange_html(title: &str, ex: &crate::outcome::Exchange) -> String {
     let t = &ex.timings;
     let _ = write!(
         b,
-        "<p><small>timings: connect {} · first byte {} · body {} · total {}</small></p>",
+        "<p><small>timings: connect {} · first byte {} · body {} · total {} ({} clock)</small></p>",
         t.connect
             .map_or("reused".into(), |d| ms(Some(d.as_secs_f64()))),
         ms(t.first_byte.map(|d| d.as_secs_f64())),
         ms(t.body.map(|d| d.as_secs_f64())),
         ms(Some(t.total.as_secs_f64())),
+        t.clock,
     );
     b
 }

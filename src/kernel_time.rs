@@ -1,18 +1,26 @@
-//! The kernel's clocks for the simulator: when a request reached the socket, and a fine timer.
+//! The kernel's clocks: when bytes reached a socket, and a timer finer than tokio's.
 //!
-//! An injected latency should count from the moment the request arrived, not from when the
-//! simulator got round to it: a parked thread on a virtual machine can take a few hundred
-//! microseconds to wake, and that would be added to every delay a client measures. Each accepted
-//! connection asks for `SO_TIMESTAMPNS` and is read with `recvmsg`; the first read after the last
-//! request was taken leaves its kernel timestamp in an [`RxClock`] for the handler. [`hr_sleep`]
-//! is the other half of a precise delay: a kernel timer finer than tokio's millisecond ticks.
+//! A thread parked on a virtual machine can take from a few hundred microseconds to a few
+//! milliseconds to wake. Timed in user space, that wake-up is added to whatever is measured. A
+//! [`Stamped`] TCP stream asks for `SO_TIMESTAMPNS` and reads with `recvmsg`, so each read leaves
+//! the kernel's receive time in an [`RxClock`]:
+//!
+//! - the simulator counts an injected latency from the arrival of the request
+//!   ([`RxClock::take`]), not from when its thread got round to it;
+//! - the TD client ends a request's clock at the arrival of the answer's last bytes
+//!   ([`RxClock::last_read`]), not at the wake-up that read them, and on a reused connection starts
+//!   it at the write that sent the request ([`RxClock::request_sent`]), not when the request was
+//!   queued for the connection's task.
+//!
+//! [`hr_sleep`] is the other half of the simulator's precise delays: a kernel timer that does not
+//! round to tokio's millisecond ticks.
 
 use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,32 +31,79 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
-/// The arrival time of the request being read, shared by a connection and its handler.
+/// Receive times of a connection's reads, shared by the connection and whoever times it.
 #[derive(Clone, Debug, Default)]
-pub struct RxClock(Arc<AtomicU64>);
+pub struct RxClock(Arc<Stamps>);
+
+#[derive(Debug, Default)]
+struct Stamps {
+    /// The first read since the last [`RxClock::take`], in ns since the epoch; 0 when none.
+    first: AtomicU64,
+    /// The latest read that returned bytes; 0 before any.
+    last: AtomicU64,
+    /// The first write after a read (a request follows its predecessor's answer), in ns since
+    /// [`base`] plus one; 0 before any.
+    sent: AtomicU64,
+    wrote_since_read: AtomicBool,
+}
+
+/// The origin of the `sent` stamps: they are the process's own monotonic time.
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
 
 impl RxClock {
     /// When the first bytes read since the last call reached the socket, or now when the kernel
     /// gave no timestamp. Resets, so the next request's first read sets it again.
     pub fn take(&self) -> Instant {
         let now = Instant::now();
-        let rx_ns = self.0.swap(0, Ordering::Relaxed);
-        let wall_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        match wall_ns.checked_sub(rx_ns) {
-            // A stamp more than a second old, or in the future, means the wall clock stepped.
-            Some(ago) if rx_ns != 0 && ago < 1_000_000_000 => {
-                now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
-            }
-            _ => now,
+        to_instant(self.0.first.swap(0, Ordering::Relaxed), now).unwrap_or(now)
+    }
+
+    /// When the bytes of the latest read reached the socket; `None` before the kernel gave a
+    /// timestamp (or when the wall clock stepped since).
+    pub fn last_read(&self) -> Option<Instant> {
+        to_instant(self.0.last.load(Ordering::Relaxed), Instant::now())
+    }
+
+    /// When the request being answered was written to the socket: the first write after the
+    /// previous answer was read. `None` before any write.
+    pub fn request_sent(&self) -> Option<Instant> {
+        match self.0.sent.load(Ordering::Relaxed) {
+            0 => None,
+            ns => base().checked_add(Duration::from_nanos(ns - 1)),
         }
     }
 
-    fn set_if_unset(&self, rx_ns: u64) {
+    fn note(&self, rx_ns: u64) {
         let _ = self
             .0
+            .first
             .compare_exchange(0, rx_ns, Ordering::Relaxed, Ordering::Relaxed);
+        self.0.last.store(rx_ns, Ordering::Relaxed);
+        self.0.wrote_since_read.store(false, Ordering::Relaxed);
+    }
+
+    fn note_write(&self, at: Instant) {
+        if !self.0.wrote_since_read.swap(true, Ordering::Relaxed) {
+            let ns = at.saturating_duration_since(base()).as_nanos() as u64;
+            self.0.sent.store(ns.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A kernel timestamp (wall clock, ns since the epoch) as an `Instant`, by its age now.
+fn to_instant(rx_ns: u64, now: Instant) -> Option<Instant> {
+    let wall_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    match wall_ns.checked_sub(rx_ns) {
+        // A stamp more than a minute old, or in the future, means the wall clock stepped.
+        Some(ago) if rx_ns != 0 && ago < 60_000_000_000 => {
+            now.checked_sub(Duration::from_nanos(ago))
+        }
+        _ => None,
     }
 }
 
@@ -101,6 +156,14 @@ impl Stamped {
             clock,
         )
     }
+
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.io
+    }
+
+    pub fn clock(&self) -> &RxClock {
+        &self.clock
+    }
 }
 
 /// One `recvmsg` into `buf`: the bytes read and the kernel's receive time in ns since the epoch.
@@ -142,7 +205,7 @@ impl AsyncRead for Stamped {
                 Ok((n, rx)) => {
                     buf.advance(n);
                     if let (true, Some(rx)) = (n > 0, rx) {
-                        this.clock.set_if_unset(rx);
+                        this.clock.note(rx);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -153,13 +216,26 @@ impl AsyncRead for Stamped {
     }
 }
 
+impl Stamped {
+    /// Notes the time just before a write that sent bytes.
+    fn wrote(&self, at: Instant, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.clock.note_write(at);
+        }
+    }
+}
+
 impl AsyncWrite for Stamped {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let at = Instant::now();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.wrote(at, &polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -167,7 +243,11 @@ impl AsyncWrite for Stamped {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let at = Instant::now();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(at, &polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -218,6 +298,24 @@ mod tests {
         // Taken: with nothing read since, the clock answers "now".
         let again = clock.take();
         assert!(Instant::now() - again < Duration::from_millis(5));
+
+        // The latest read's arrival, not the wake-up that read it.
+        let before_write = Instant::now();
+        client.write_all(b"again").await.unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"again");
+        let last = clock.last_read().expect("a kernel timestamp");
+        assert!(
+            last >= before_write - Duration::from_millis(1),
+            "{:?}",
+            before_write - last
+        );
+        let lag = Instant::now() - last;
+        assert!(
+            lag >= Duration::from_millis(25),
+            "last read only {lag:?} ago"
+        );
     }
 
     #[tokio::test]
