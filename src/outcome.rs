@@ -15,7 +15,8 @@ pub struct Timings {
     /// Time to open the connection; `None` when a pooled connection was reused.
     #[serde(with = "opt_secs")]
     pub connect: Option<Duration>,
-    /// From sending the request (after any connect) to the response headers.
+    /// From sending the request (after any connect) to the response headers: on the kernel clock,
+    /// to the arrival of the bytes that completed them.
     #[serde(with = "opt_secs")]
     pub first_byte: Option<Duration>,
     /// Reading the body.
