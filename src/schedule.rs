@@ -5,8 +5,14 @@
 //! that is counted), and applying a new plan by diff (unchanged jobs keep running). What a job
 //! does is a closure it is given; it knows nothing of TD or Prometheus beyond the [`Metrics`]
 //! handle it reports skips and lateness to.
+//!
+//! One task drives every job: a queue of next fire times, ordered, which the driver sleeps on and
+//! pops as they fall due, spawning each run as its own task. A job waiting for its time is an
+//! entry in a map and in the queue (~0.3 KiB with its strings), not a task with its own timer and
+//! cancellation token (~1 KiB): at 15,000 jobs the difference is ~10 MiB.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -17,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -158,16 +164,91 @@ pub struct PlannedJob {
     pub run: RunFn,
 }
 
-struct RunningJob {
-    fingerprint: u64,
-    cancel: CancellationToken,
-    handle: JoinHandle<()>,
+/// A job in the scheduler: its plan, and when it fires next.
+struct Entry {
+    job: PlannedJob,
+    jitter: Duration,
+    /// The cron time of the latest fire (before jitter); `None` before the first.
+    last: Option<DateTime<Utc>>,
+    /// The queue item that stands for this entry; older items of the same key are stale.
+    seq: u64,
+    /// The schedule has no fire left: the entry waits for a new plan.
+    done: bool,
+    /// A run is in flight: a fire now is skipped.
+    running: Arc<AtomicBool>,
+}
+
+/// The jobs and their queue of fire times.
+#[derive(Default)]
+struct Jobs {
+    map: HashMap<String, Entry>,
+    /// (fire time, seq): the smallest first. Items whose seq is no longer their entry's are stale.
+    queue: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    next_seq: u64,
+}
+
+impl Jobs {
+    /// Computes the entry's next fire after its last one and queues it, counting missed fires.
+    fn queue_next(&mut self, key: &str, metrics: &Metrics) {
+        let Some(e) = self.map.get_mut(key) else {
+            return;
+        };
+        let (next, missed) = next_fire(&e.job.schedule, e.last, Utc::now(), e.jitter);
+        if missed > 0 {
+            metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, missed);
+        }
+        let Some(next) = next else {
+            e.done = true;
+            return;
+        };
+        e.last = Some(next);
+        self.next_seq += 1;
+        e.seq = self.next_seq;
+        let at = instant_for(next) + e.jitter;
+        self.queue
+            .push(Reverse((at, self.next_seq, Arc::from(key))));
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Pops the fires due by `now`; stale items are dropped.
+    fn pop_due(&mut self, now: Instant) -> Vec<(Arc<str>, Instant)> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, seq, key))) = self.queue.peek() {
+            if *at > now {
+                break;
+            }
+            let (at, seq, key) = (*at, *seq, key.clone());
+            self.queue.pop();
+            if self.map.get(&*key).is_some_and(|e| e.seq == seq) {
+                due.push((key, at));
+            }
+        }
+        due
+    }
+
+    /// Rebuilds the queue when stale items outnumber live ones (after reloads).
+    fn compact(&mut self) {
+        if self.queue.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            let items = std::mem::take(&mut self.queue).into_vec();
+            self.queue = items
+                .into_iter()
+                .filter(|Reverse((_, seq, key))| map.get(&**key).is_some_and(|e| e.seq == *seq))
+                .collect();
+        }
+    }
 }
 
 /// Runs jobs; [`Scheduler::apply`] swaps in a new plan.
 pub struct Scheduler {
     metrics: Arc<Metrics>,
-    jobs: Mutex<HashMap<String, RunningJob>>,
+    jobs: Arc<Mutex<Jobs>>,
+    /// Wakes the driver when the plan changed (its earliest fire may be earlier).
+    changed: Arc<Notify>,
+    driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
     runs: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -183,55 +264,66 @@ impl Scheduler {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Scheduler {
             metrics,
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Arc::default(),
+            changed: Arc::new(Notify::new()),
+            driver: Mutex::new(None),
             runs: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
     }
 
     /// Makes `plan` the set of running jobs: starts new and changed jobs, stops the others.
+    /// Runs in flight are not interrupted. Call from within the runtime.
     pub fn apply(&self, plan: Vec<PlannedJob>) -> ApplyStats {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let mut stats = ApplyStats::default();
-        let mut next: HashMap<String, RunningJob> = HashMap::with_capacity(plan.len());
-        for job in plan {
-            if let Some(running) = jobs.remove(&job.key) {
-                if running.fingerprint == job.fingerprint && !running.handle.is_finished() {
-                    stats.kept += 1;
-                    next.insert(job.key.clone(), running);
-                    continue;
+        {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut old = std::mem::take(&mut jobs.map);
+            for job in plan {
+                if let Some(entry) = old.remove(&job.key) {
+                    if entry.job.fingerprint == job.fingerprint && !entry.done {
+                        stats.kept += 1;
+                        jobs.map.insert(job.key.clone(), entry);
+                        continue;
+                    }
                 }
-                running.cancel.cancel();
+                stats.started += 1;
+                self.metrics
+                    .init_schedule(job.poller, &job.parent_segment, &job.service);
+                let key = job.key.clone();
+                let jitter = jitter(&job.key, job.schedule.period());
+                jobs.map.insert(
+                    key.clone(),
+                    Entry {
+                        job,
+                        jitter,
+                        last: None,
+                        seq: 0,
+                        done: false,
+                        running: Arc::new(AtomicBool::new(false)),
+                    },
+                );
+                jobs.queue_next(&key, &self.metrics);
             }
-            stats.started += 1;
-            let cancel = self.shutdown.child_token();
-            self.metrics
-                .init_schedule(job.poller, &job.parent_segment, &job.service);
-            let handle = tokio::spawn(job_loop(
-                job.clone(),
-                cancel.clone(),
+            stats.stopped = old.len();
+            jobs.compact();
+        }
+        let mut driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        if driver.is_none() && !self.shutdown.is_cancelled() {
+            *driver = Some(tokio::spawn(drive(
+                self.jobs.clone(),
+                self.changed.clone(),
+                self.shutdown.clone(),
                 self.runs.clone(),
                 self.metrics.clone(),
-            ));
-            next.insert(
-                job.key,
-                RunningJob {
-                    fingerprint: job.fingerprint,
-                    cancel,
-                    handle,
-                },
-            );
+            )));
         }
-        for (_, old) in jobs.drain() {
-            old.cancel.cancel();
-            stats.stopped += 1;
-        }
-        *jobs = next;
+        self.changed.notify_one();
         stats
     }
 
     pub fn job_count(&self) -> usize {
-        self.jobs.lock().map(|j| j.len()).unwrap_or(0)
+        self.jobs.lock().map(|j| j.map.len()).unwrap_or(0)
     }
 
     /// Stops firing and waits up to `grace` for runs in flight; returns whether they all ended.
@@ -243,6 +335,46 @@ impl Scheduler {
 
     pub fn runs_in_flight(&self) -> usize {
         self.runs.len()
+    }
+}
+
+/// The one task that fires every job: sleeps until the earliest fire (or a new plan), then
+/// starts each due job's run, unless its previous run is still going (a skip, counted).
+async fn drive(
+    jobs: Arc<Mutex<Jobs>>,
+    changed: Arc<Notify>,
+    shutdown: CancellationToken,
+    runs: TaskTracker,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next_due();
+        // With nothing queued, a plan change is the only thing to wait for.
+        let until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = changed.notified() => continue,
+            _ = shutdown.cancelled() => return,
+        }
+        let now = Instant::now();
+        let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, at) in jobs.pop_due(now) {
+            let Some(e) = jobs.map.get(&*key) else {
+                continue;
+            };
+            metrics.observe_lateness(e.job.poller, now.saturating_duration_since(at));
+            if e.running.swap(true, Ordering::AcqRel) {
+                metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
+            } else {
+                let flag = e.running.clone();
+                let fut = (e.job.run)();
+                runs.spawn(async move {
+                    fut.await;
+                    flag.store(false, Ordering::Release);
+                });
+            }
+            jobs.queue_next(&key, &metrics);
+        }
     }
 }
 
@@ -290,49 +422,102 @@ fn next_fire(
     (next, missed)
 }
 
-async fn job_loop(
-    job: PlannedJob,
-    cancel: CancellationToken,
-    runs: TaskTracker,
-    metrics: Arc<Metrics>,
-) {
-    let jitter = jitter(&job.key, job.schedule.period());
-    let running = Arc::new(AtomicBool::new(false));
-    let mut last: Option<DateTime<Utc>> = None;
-    loop {
-        let (next, missed) = next_fire(&job.schedule, last, Utc::now(), jitter);
-        if missed > 0 {
-            metrics.schedule_skipped(job.poller, &job.parent_segment, &job.service, missed);
-        }
-        let Some(next) = next else {
-            return;
-        };
-        last = Some(next);
-        let fire_at = instant_for(next) + jitter;
-        tokio::select! {
-            _ = tokio::time::sleep_until(fire_at) => {}
-            _ = cancel.cancelled() => return,
-        }
-        metrics.observe_lateness(
-            job.poller,
-            Instant::now().saturating_duration_since(fire_at),
-        );
-        if running.swap(true, Ordering::AcqRel) {
-            metrics.schedule_skipped(job.poller, &job.parent_segment, &job.service, 1);
-            continue;
-        }
-        let flag = running.clone();
-        let fut = (job.run)();
-        runs.spawn(async move {
-            fut.await;
-            flag.store(false, Ordering::Release);
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A job on `* * * * * *` that counts its runs, each taking `takes`.
+    fn counting_job(
+        key: &str,
+        fingerprint: u64,
+        takes: Duration,
+    ) -> (PlannedJob, Arc<AtomicUsize>) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let job = PlannedJob {
+            key: key.into(),
+            fingerprint,
+            poller: Poller::Probe,
+            parent_segment: "1".into(),
+            service: key.into(),
+            schedule: CronSchedule::parse("* * * * * *").unwrap(),
+            run: Arc::new(move || {
+                let counter = counter.clone();
+                Box::pin(async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(takes).await;
+                })
+            }),
+        };
+        (job, runs)
+    }
+
+    fn skipped(metrics: &Metrics, service: &str) -> u64 {
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let prefix = format!(
+            "td_pz_schedule_skipped_total{{parent_segment=\"1\",poller=\"probe\",pz_service=\"{service}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |v| v.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn jobs_fire_each_second_and_a_long_run_skips_its_next_fires() {
+        let metrics = Arc::new(Metrics::new());
+        let sched = Scheduler::new(metrics.clone());
+        let (quick, quick_runs) = counting_job("quick", 1, Duration::ZERO);
+        let (slow, slow_runs) = counting_job("slow", 1, Duration::from_millis(2500));
+        let stats = sched.apply(vec![quick, slow]);
+        assert_eq!((stats.started, stats.kept, stats.stopped), (2, 0, 0));
+        assert_eq!(sched.job_count(), 2);
+        tokio::time::sleep(Duration::from_millis(4200)).await;
+        let q = quick_runs.load(Ordering::SeqCst);
+        assert!((3..=5).contains(&q), "quick ran {q} times in 4.2 s");
+        // The slow job's first run lasts 2.5 s: the fires during it are skipped, and counted.
+        let s = slow_runs.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&s), "slow ran {s} times");
+        assert!(
+            skipped(&metrics, "slow") >= 2,
+            "{}",
+            skipped(&metrics, "slow")
+        );
+        assert_eq!(skipped(&metrics, "quick"), 0);
+        assert!(sched.shutdown(Duration::from_secs(3)).await);
+    }
+
+    #[tokio::test]
+    async fn a_new_plan_keeps_unchanged_jobs_and_stops_the_others() {
+        let metrics = Arc::new(Metrics::new());
+        let sched = Scheduler::new(metrics.clone());
+        let (a, _) = counting_job("a", 1, Duration::ZERO);
+        let (b, b_runs) = counting_job("b", 1, Duration::ZERO);
+        let (c, _) = counting_job("c", 1, Duration::ZERO);
+        sched.apply(vec![a.clone(), b, c]);
+        let (a_same, _) = counting_job("a", 1, Duration::ZERO);
+        let (c_changed, c_runs) = counting_job("c", 2, Duration::ZERO);
+        let (d, d_runs) = counting_job("d", 1, Duration::ZERO);
+        let stats = sched.apply(vec![a_same, c_changed, d]);
+        assert_eq!((stats.started, stats.kept, stats.stopped), (2, 1, 1));
+        assert_eq!(sched.job_count(), 3);
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        assert_eq!(
+            b_runs.load(Ordering::SeqCst),
+            0,
+            "a stopped job never fires"
+        );
+        assert!(
+            c_runs.load(Ordering::SeqCst) >= 1,
+            "the changed job runs anew"
+        );
+        assert!(d_runs.load(Ordering::SeqCst) >= 1, "the new job runs");
+        // Shut down: nothing fires after.
+        assert!(sched.shutdown(Duration::from_secs(1)).await);
+        let d_then = d_runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(d_runs.load(Ordering::SeqCst), d_then);
+    }
 
     #[test]
     fn five_field_cron_gets_a_hint() {
