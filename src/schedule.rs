@@ -338,6 +338,16 @@ impl Scheduler {
     }
 }
 
+/// Clears a job's "running" flag when its run ends, even by a panic: a run that panicked with the
+/// flag set would have its job skip every fire after.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The one task that fires every job: sleeps until the earliest fire (or a new plan), then
 /// starts each due job's run, unless its previous run is still going (a skip, counted).
 async fn drive(
@@ -366,11 +376,11 @@ async fn drive(
             if e.running.swap(true, Ordering::AcqRel) {
                 metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
             } else {
-                let flag = e.running.clone();
+                let done = ClearOnDrop(e.running.clone());
                 let fut = (e.job.run)();
                 runs.spawn(async move {
+                    let _done = done;
                     fut.await;
-                    flag.store(false, Ordering::Release);
                 });
             }
             jobs.queue_next(&key, &metrics);
@@ -485,6 +495,26 @@ mod tests {
         );
         assert_eq!(skipped(&metrics, "quick"), 0);
         assert!(sched.shutdown(Duration::from_secs(3)).await);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_panics_does_not_stop_its_job() {
+        let sched = Scheduler::new(Arc::new(Metrics::new()));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let (mut job, _) = counting_job("panics", 1, Duration::ZERO);
+        job.run = Arc::new(move || {
+            let counter = counter.clone();
+            Box::pin(async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug in a poller");
+            })
+        });
+        sched.apply(vec![job]);
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        let n = runs.load(Ordering::SeqCst);
+        assert!(n >= 2, "ran {n} times: the first panic stopped the job");
+        assert!(sched.shutdown(Duration::from_secs(1)).await);
     }
 
     #[tokio::test]
