@@ -216,12 +216,10 @@ impl Jobs {
     /// Pops the fires due by `now`; stale items are dropped.
     fn pop_due(&mut self, now: Instant) -> Vec<(Arc<str>, Instant)> {
         let mut due = Vec::new();
-        while let Some(Reverse((at, seq, key))) = self.queue.peek() {
-            if *at > now {
+        while self.next_due().is_some_and(|at| at <= now) {
+            let Some(Reverse((at, seq, key))) = self.queue.pop() else {
                 break;
-            }
-            let (at, seq, key) = (*at, *seq, key.clone());
-            self.queue.pop();
+            };
             if self.map.get(&*key).is_some_and(|e| e.seq == seq) {
                 due.push((key, at));
             }
@@ -248,7 +246,8 @@ pub struct Scheduler {
     jobs: Arc<Mutex<Jobs>>,
     /// Wakes the driver when the plan changed (its earliest fire may be earlier).
     changed: Arc<Notify>,
-    driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The driver task is spawned by the first plan (from within the runtime).
+    driver: std::sync::Once,
     runs: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -266,7 +265,7 @@ impl Scheduler {
             metrics,
             jobs: Arc::default(),
             changed: Arc::new(Notify::new()),
-            driver: Mutex::new(None),
+            driver: std::sync::Once::new(),
             runs: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
@@ -308,16 +307,15 @@ impl Scheduler {
             stats.stopped = old.len();
             jobs.compact();
         }
-        let mut driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
-        if driver.is_none() && !self.shutdown.is_cancelled() {
-            *driver = Some(tokio::spawn(drive(
+        self.driver.call_once(|| {
+            tokio::spawn(drive(
                 self.jobs.clone(),
                 self.changed.clone(),
                 self.shutdown.clone(),
                 self.runs.clone(),
                 self.metrics.clone(),
-            )));
-        }
+            ));
+        });
         self.changed.notify_one();
         stats
     }
