@@ -9,6 +9,7 @@
 pub mod cdp;
 pub mod mgmt;
 pub mod p13n;
+pub mod path;
 pub mod timing;
 pub mod transport;
 
@@ -65,6 +66,12 @@ impl TdRequest {
             secret_headers: Vec::new(),
             body: Some(serde_json::to_vec(body).unwrap_or_default()),
         }
+    }
+
+    /// Adds a plain header; an `Accept` given here replaces the client's default `*/*`.
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
     }
 
     /// Adds `Authorization: TD1 <key>`.
@@ -237,8 +244,10 @@ impl TdClient {
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(req.url.as_str())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT, "*/*");
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            builder = builder.header(ACCEPT, "*/*");
+        }
         for (k, v) in &req.headers {
             builder = builder.header(*k, v.as_str());
         }

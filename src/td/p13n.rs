@@ -16,25 +16,31 @@ use crate::secret::Secret;
 
 pub const CONTENT_TYPE: &str = "application/vnd.treasuredata.v1+json";
 
+/// `<p13n_url>/<database>/<table>`, each segment percent-encoded.
 pub fn url(base: &str, svc: &Service) -> String {
-    format!(
-        "{}/{}/{}",
-        base.trim_end_matches('/'),
-        svc.database,
-        svc.table
-    )
+    super::path::join(base, &[&svc.database, &svc.table])
+}
+
+/// The event TD ingests: the probe's context, its user id under `user_key`, and the two fields
+/// TD's event schema requires (p13n-api.yml `components.schemas.event`): `time`, in seconds
+/// since the epoch, and a fresh `uuid` for each event.
+pub fn event(svc: &Service, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
+    let mut event = probe.context.clone();
+    event.insert(svc.user_key.clone(), Value::String(probe.user_id.clone()));
+    event.insert("time".into(), Value::from(now_secs));
+    event.insert("uuid".into(), Value::String(uuid.to_string()));
+    Value::Object(event)
 }
 
 pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secret) -> TdRequest {
-    let mut event = probe.context.clone();
-    event.insert(svc.user_key.clone(), Value::String(probe.user_id.clone()));
-    let mut req = TdRequest::post_json(
-        Endpoint::P13n,
-        url(base, svc),
-        CONTENT_TYPE,
-        &Value::Object(event),
-    )
-    .td1(key);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let body = event(svc, probe, now, &uuid::Uuid::new_v4().to_string());
+    let mut req = TdRequest::post_json(Endpoint::P13n, url(base, svc), CONTENT_TYPE, &body)
+        .header("Accept", CONTENT_TYPE)
+        .td1(key);
     if let Some(token) = &svc.token {
         req = req.secret_header("WP13n-Token", token);
     }
@@ -79,6 +85,33 @@ pub fn parse_personalization(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_carry_time_and_a_fresh_uuid() {
+        let cfg = crate::config::Config::parse(
+            "[td]\napi_key_env = \"K\"\n[[service]]\nname = \"w\"\napi = \"p13n\"\ndatabase = \"rt_db\"\ntable = \"web_tbl\"\ntoken_env = \"K\"\n[[service.probe]]\nname = \"p\"\nuser_id = \"u1\"\ncontext = { page_url = \"/cart\" }\n",
+            "t.toml",
+            &std::collections::BTreeMap::from([("K".to_string(), "1/abc".to_string())]),
+        )
+        .unwrap();
+        let (svc, probe) = (&cfg.services[0], &cfg.services[0].probes[0]);
+        let e = event(svc, probe, 1_700_000_000, "5505c764-00fc-469b-8eef-f85a0fc85794");
+        assert_eq!(e["time"], 1_700_000_000);
+        assert_eq!(e["uuid"], "5505c764-00fc-469b-8eef-f85a0fc85794");
+        assert_eq!(e["td_client_id"], "u1");
+        assert_eq!(e["page_url"], "/cart");
+        let key = Secret::new("1/abc");
+        let (a, b) = (
+            personalize_request("https://h", svc, probe, &key),
+            personalize_request("https://h", svc, probe, &key),
+        );
+        let body = |r: &TdRequest| -> Value { serde_json::from_slice(r.body.as_ref().unwrap()).unwrap() };
+        assert_ne!(body(&a)["uuid"], body(&b)["uuid"], "a fresh uuid per event");
+        assert!(uuid::Uuid::parse_str(body(&a)["uuid"].as_str().unwrap()).is_ok());
+        assert!(body(&a)["time"].as_i64().unwrap() > 1_700_000_000);
+        assert!(a.headers.contains(&("Accept", CONTENT_TYPE.to_string())));
+        assert_eq!(a.url, "https://h/rt_db/web_tbl");
+    }
 
     #[test]
     fn offers_become_sections() {
