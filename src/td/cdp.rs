@@ -12,7 +12,12 @@ use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 pub fn personalize_url(base: &str, svc: &Service, endpoint: ProbeEndpoint) -> String {
-    let mut segments = vec!["audiences", &svc.parent_segment, "personalization", &svc.name];
+    let mut segments = vec![
+        "audiences",
+        &svc.parent_segment,
+        "personalization",
+        &svc.name,
+    ];
     if endpoint == ProbeEndpoint::Test {
         segments.push("test");
     }

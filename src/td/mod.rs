@@ -245,7 +245,11 @@ impl TdClient {
             .method(req.method.clone())
             .uri(req.url.as_str())
             .header(USER_AGENT, USER_AGENT_VALUE);
-        if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+        if !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
             builder = builder.header(ACCEPT, "*/*");
         }
         for (k, v) in &req.headers {

@@ -95,7 +95,12 @@ mod tests {
         )
         .unwrap();
         let (svc, probe) = (&cfg.services[0], &cfg.services[0].probes[0]);
-        let e = event(svc, probe, 1_700_000_000, "5505c764-00fc-469b-8eef-f85a0fc85794");
+        let e = event(
+            svc,
+            probe,
+            1_700_000_000,
+            "5505c764-00fc-469b-8eef-f85a0fc85794",
+        );
         assert_eq!(e["time"], 1_700_000_000);
         assert_eq!(e["uuid"], "5505c764-00fc-469b-8eef-f85a0fc85794");
         assert_eq!(e["td_client_id"], "u1");
@@ -105,7 +110,8 @@ mod tests {
             personalize_request("https://h", svc, probe, &key),
             personalize_request("https://h", svc, probe, &key),
         );
-        let body = |r: &TdRequest| -> Value { serde_json::from_slice(r.body.as_ref().unwrap()).unwrap() };
+        let body =
+            |r: &TdRequest| -> Value { serde_json::from_slice(r.body.as_ref().unwrap()).unwrap() };
         assert_ne!(body(&a)["uuid"], body(&b)["uuid"], "a fresh uuid per event");
         assert!(uuid::Uuid::parse_str(body(&a)["uuid"].as_str().unwrap()).is_ok());
         assert!(body(&a)["time"].as_i64().unwrap() > 1_700_000_000);

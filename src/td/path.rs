@@ -70,16 +70,21 @@ mod tests {
 
     #[test]
     fn encoded_paths_parse_to_the_same_segments() {
-        for name in ["a/b", "a/../b", "?", "#", "%", " ", "ü", "a%2Fb", "..x", "%2E%2E/"] {
+        for name in [
+            "a/b", "a/../b", "?", "#", "%", " ", "ü", "a%2Fb", "..x", "%2E%2E/",
+        ] {
             assert_eq!(acceptable(name), Ok(()));
-            let u = url::Url::parse(&join("http://h/base", &["audiences", name, "metrics"])).unwrap();
+            let u =
+                url::Url::parse(&join("http://h/base", &["audiences", name, "metrics"])).unwrap();
             let segs: Vec<&str> = u.path_segments().unwrap().collect();
             assert_eq!(segs.len(), 4, "{name}: {u}");
             assert_eq!(segs[0], "base");
             assert_eq!(segs[3], "metrics");
             assert_eq!(u.query(), None);
             assert_eq!(u.fragment(), None);
-            let decoded = percent_encoding::percent_decode_str(segs[2]).decode_utf8().unwrap();
+            let decoded = percent_encoding::percent_decode_str(segs[2])
+                .decode_utf8()
+                .unwrap();
             assert_eq!(decoded, name);
         }
         for name in ["", ".", "..", "%2e%2E", "a\nb"] {
