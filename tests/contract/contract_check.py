@@ -316,8 +316,8 @@ def check_one(contract, entries, result, where, x):
         result.errors.append(f"{label}: response: " + " | ".join(errors))
 
 
-def report(result, max_errors, out=sys.stdout):
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+def report(result, max_errors, out=None):
+    p = lambda *a: print(*a, file=out or sys.stdout)  # noqa: E731
     p(f"contract: {result.exchanges} exchanges; openapi-core {version('openapi-core')}, "
       f"documents with {OVERLAY.name}")
     for name, t in result.tallies.items():
