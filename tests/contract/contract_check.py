@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 import yaml
 from openapi_core import Config, OpenAPI
+from openapi_core.deserializing.media_types.util import json_loads
 from openapi_core.testing import MockRequest, MockResponse
 
 HERE = Path(__file__).resolve().parent
@@ -143,8 +144,9 @@ class Contract:
 
     def __init__(self, docs):
         self.docs = docs
-        # The p13n media type is JSON (RFC 6839 `+json`); openapi-core only knows it by name.
-        config = Config(extra_media_type_deserializers={P13N_MEDIA_TYPE: json.loads})
+        # The p13n media type is JSON (RFC 6839 `+json`); openapi-core only knows it by name, so it
+        # gets openapi-core's own JSON deserializer.
+        config = Config(extra_media_type_deserializers={P13N_MEDIA_TYPE: json_loads})
         self.apps = {name: OpenAPI.from_dict(doc, config=config) for name, doc in docs.items()}
         self.hosts = {name: doc["servers"][0]["url"] for name, doc in docs.items()}
 

@@ -196,3 +196,12 @@ def test_no_allow_list_entry_excuses_an_invalid_request_answered_2xx(contract):
     r = cc.check(contract, loose, [FIXTURES / "invalid-p13n-no-uuid.jsonl"])
     assert loose[0].count == 0 and r.tallies["p13n"].requests_invalid == 1
     assert "'uuid' is a required property" in r.errors[0]
+
+
+def test_media_type_parameters_are_accepted_and_a_malformed_body_is_not(contract):
+    x = exchange("valid.jsonl", 0)
+    x["headers"]["content-type"] += "; charset=utf-8"
+    x["response_headers"]["content-type"] = "application/json; charset=utf-8"
+    assert contract.request_errors(P13N, x) == [] and contract.response_errors(P13N, x) == []
+    x["request_body"] = '{"time": 1700760737, '
+    assert ["Failed to deserialize" in e for e in contract.request_errors(P13N, x)] == [True]
