@@ -7,8 +7,8 @@
 # 1. a venv in target/contract/venv with tests/contract/requirements.txt, and `npm ci` there;
 # 2. the self-tests (pytest): overlay, valid and one-defect fixtures, the replay against a stand-in;
 # 3. td-js-sdk's fetchPersonalization captured under Node; it must equal the checked-in fixture;
-# 4. when TD_PZ_BIN names the exporter binary: its simulator started on loopback and the captured
-#    request replayed to /public, which must answer 200;
+# 4. when TD_PZ_BIN names the exporter binary: its simulator started on loopback (recording to
+#    target/contract/replay.jsonl) and the captured request replayed to /public, which must answer 200;
 # 5. contract_check.py on the recordings (made with TD_PZ_SIM_RECORD during cargo test and e2e).
 # The OpenAPI copies are read from TD_PZ_SPEC_DIR (default ../shared/spec/openapi beside the repo).
 set -euo pipefail
@@ -45,11 +45,12 @@ if ! diff -u "$dir/fixtures/public-request.json" "$out/public-request.json"; the
 fi
 
 # ---- 4. the simulator's /public path accepts it ----------------------------------------------------
+rm -f "$out/replay.jsonl"
 if [ -n "${TD_PZ_BIN:-}" ]; then
   key=contract-test-key
   token=1/2/0123456789abcdef0123456789abcdef
   log=$out/sim.log
-  TD_PZ_SIM_RECORD='' "$TD_PZ_BIN" simulate --listen 127.0.0.1:0 --api-key "$key" --p13n-token "$token" >"$log" 2>&1 &
+  TD_PZ_SIM_RECORD="$out/replay.jsonl" "$TD_PZ_BIN" simulate --listen 127.0.0.1:0 --api-key "$key" --p13n-token "$token" >"$log" 2>&1 &
   sim=$!
   trap 'kill "$sim" 2>/dev/null || true' EXIT
   url=""
@@ -72,4 +73,6 @@ fi
 for f in "$@"; do
   [ -s "$f" ] || { say "no recording at $f (export TD_PZ_SIM_RECORD=$f while the tests run)"; exit 1; }
 done
+# The replay's own exchange, when the simulator recorded it, is checked too (allow-list p13n-public).
+[ ! -s "$out/replay.jsonl" ] || set -- "$@" "$out/replay.jsonl"
 "$py" "$dir/contract_check.py" "$@"
