@@ -205,3 +205,16 @@ def test_media_type_parameters_are_accepted_and_a_malformed_body_is_not(contract
     assert contract.request_errors(P13N, x) == [] and contract.response_errors(P13N, x) == []
     x["request_body"] = '{"time": 1700760737, '
     assert ["Failed to deserialize" in e for e in contract.request_errors(P13N, x)] == [True]
+
+
+def test_a_request_without_a_key_refused_401_passes_and_answered_200_fails(contract, tmp_path):
+    x = exchange("valid.jsonl", 8)
+    del x["headers"]["authorization"]
+    refused = dict(x, status=401, response_body='{"error": "Unauthorized"}')
+    f = tmp_path / "x.jsonl"
+    f.write_text(json.dumps(refused) + "\n" + json.dumps(x) + "\n")
+    r = cc.check(contract, cc.load_allowlist(), [f])
+    counts = {e.id: e.count for e in r.entries}
+    assert (counts["refused-invalid-request"], counts["undeclared-refusal"]) == (1, 1)
+    assert r.tallies["discovery"].requests_refused == 1
+    assert len(r.errors) == 1 and r.errors[0].startswith(f"{f}:2: ") and "Security not found" in r.errors[0]
