@@ -361,6 +361,7 @@ impl App {
                 probe = %probe.name,
                 reason = reason.as_label(),
                 status = out.status.unwrap_or(0),
+                td_code = out.td_code.unwrap_or(0),
                 latency_ms = took.as_millis() as u64,
                 detail = %out.message,
                 "probe failed"

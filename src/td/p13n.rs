@@ -48,14 +48,24 @@ pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secre
 }
 
 /// `expected` picks the section to report when the user qualified for several offers.
+///
+/// An answer with no offers is a valid answer with no section: TD documents "204 Successful
+/// Ingestion" (an empty body), and td-js-sdk reads the answer as text before JSON, so an empty
+/// body and `{}` are tolerated there too.
 pub fn parse_personalization(
     body: &[u8],
     expected: Option<&str>,
 ) -> Result<Personalization, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Personalization::default());
+    }
     let v = json(body)?;
     let obj = v
         .as_object()
         .ok_or_else(|| ParseError("the body is JSON but not an object".into()))?;
+    if obj.is_empty() {
+        return Ok(Personalization::default());
+    }
     let offers = match obj.get("offers") {
         Some(Value::Object(o)) => o,
         Some(other) => {
@@ -80,6 +90,12 @@ pub fn parse_personalization(
         _ => p.sections.iter().next().cloned(),
     };
     Ok(p)
+}
+
+/// The `code` of TD's error body, when the body is one (an integer `code`).
+pub fn td_code(body: &[u8]) -> Option<i64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("code")?.as_i64()
 }
 
 #[cfg(test)]
@@ -140,6 +156,31 @@ mod tests {
     fn empty_offers_is_valid_with_no_section() {
         let p = parse_personalization(br#"{"offers":{}}"#, None).unwrap();
         assert_eq!(p.section, None);
+    }
+
+    #[test]
+    fn no_offers_is_an_answer_with_no_section() {
+        for body in [&b""[..], b"  \n", b"{}", br#"{"offers":{}}"#] {
+            let p = parse_personalization(body, Some("vip")).unwrap();
+            assert_eq!(
+                p,
+                Personalization::default(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// TD's error body: `{"code": <int>, "message": ...}`.
+    #[test]
+    fn td_codes_are_read_from_error_bodies() {
+        assert_eq!(
+            td_code(br#"{"code": 3005, "message": "Request origin not in IP whitelist"}"#),
+            Some(3005)
+        );
+        assert_eq!(td_code(br#"{"code": "3004"}"#), None);
+        assert_eq!(td_code(b"<html>"), None);
+        assert_eq!(td_code(br#"{"code": 30.5}"#), None);
     }
 
     #[test]
