@@ -26,6 +26,8 @@ pub(super) struct RawTd {
     pub(super) site: Option<String>,
     pub(super) api_key_env: Option<String>,
     pub(super) api_key_file: Option<PathBuf>,
+    pub(super) p13n_api_key_env: Option<String>,
+    pub(super) p13n_api_key_file: Option<PathBuf>,
     pub(super) personalization_url: Option<String>,
     pub(super) p13n_url: Option<String>,
     pub(super) cdp_api_url: Option<String>,
@@ -48,6 +50,7 @@ pub(super) struct RawDefaults {
     pub(super) section_share_window: Option<Duration>,
     #[serde(default)]
     pub(super) logs: RawLogsRequest,
+    pub(super) synthetic_marker: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How the logs endpoint is asked for entries. TD's real shape is unknown: every part is a setting.
@@ -75,6 +78,9 @@ pub(super) struct RawService {
     pub(super) token_env: Option<String>,
     pub(super) token_file: Option<PathBuf>,
     pub(super) user_key: Option<String>,
+    pub(super) public: Option<bool>,
+    pub(super) origin: Option<String>,
+    pub(super) synthetic_marker: Option<serde_json::Map<String, serde_json::Value>>,
     pub(super) error_rate_unit: Option<ErrorRateUnit>,
     pub(super) metrics_schedule: Option<String>,
     pub(super) logs_schedule: Option<String>,
@@ -106,6 +112,9 @@ pub(super) struct RawParentSegment {
     pub(super) schedule: Option<String>,
     pub(super) error_rate_unit: Option<ErrorRateUnit>,
     pub(super) max_sections: Option<usize>,
+    pub(super) page_size: Option<u32>,
+    #[serde(default)]
+    pub(super) ignore: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
             ctx.td.p13n_url.as_deref().unwrap_or_default(),
             svc,
             probe,
-            &ctx.td.api_key,
+            ctx.td.p13n_key(),
         ),
     };
     let budget = ctx.budgets.get(&sref.key(), sref.budget_rps);

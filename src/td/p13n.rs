@@ -1,8 +1,11 @@
-//! Flavor `p13n`: TD's published RT 2.0 Personalization API.
+//! Flavor `p13n`: TD's published RT 2.0 Personalization API (p13n-api.yml, td-js-sdk ≥ 4.3).
 //!
-//! `POST <p13n_url>/<database>/<table>` with `Authorization: TD1 <key>`, `WP13n-Token: <token>`
-//! and `Content-Type: application/vnd.treasuredata.v1+json`; the body is an event whose
-//! `user_key` field carries the probe's user id. The answer is `{"offers": {"<name>":
+//! `POST <p13n_url>/<database>/<table>` (or `/public/<database>/<table>`, td-js-sdk's browser path,
+//! with an `Origin`) with `Authorization: TD1 <key>`, `WP13n-Token: <token>`,
+//! `Content-Type` and `Accept: application/vnd.treasuredata.v1+json`; the body is an event with
+//! `time`, a fresh `uuid`, the service's synthetic marker and the probe's context, whose
+//! `user_key` field carries the probe's user id. TD ingests the event into the table: a probe
+//! writes a row. The answer is `{"offers": {"<name>":
 //! {"attributes": {...}, "batch_segments": ...}}}`: each offer key is a section the user
 //! qualified for. Errors come as `{code, message}`.
 
@@ -16,16 +19,21 @@ use crate::secret::Secret;
 
 pub const CONTENT_TYPE: &str = "application/vnd.treasuredata.v1+json";
 
-/// `<p13n_url>/<database>/<table>`, each segment percent-encoded.
+/// `<p13n_url>[/public]/<database>/<table>`, each segment percent-encoded.
 pub fn url(base: &str, svc: &Service) -> String {
-    super::path::join(base, &[&svc.database, &svc.table])
+    if svc.public {
+        super::path::join(base, &["public", &svc.database, &svc.table])
+    } else {
+        super::path::join(base, &[&svc.database, &svc.table])
+    }
 }
 
 /// The event TD ingests: the probe's context, its user id under `user_key`, and the two fields
 /// TD's event schema requires (p13n-api.yml `components.schemas.event`): `time`, in seconds
 /// since the epoch, and a fresh `uuid` for each event.
 pub fn event(svc: &Service, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
-    let mut event = probe.context.clone();
+    let mut event = svc.synthetic_marker.clone();
+    event.extend(probe.context.clone());
     event.insert(svc.user_key.clone(), Value::String(probe.user_id.clone()));
     event.insert("time".into(), Value::from(now_secs));
     event.insert("uuid".into(), Value::String(uuid.to_string()));
@@ -43,6 +51,9 @@ pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secre
         .td1(key);
     if let Some(token) = &svc.token {
         req = req.secret_header("WP13n-Token", token);
+    }
+    if let Some(origin) = &svc.origin {
+        req = req.header("Origin", origin);
     }
     req
 }
@@ -121,6 +132,7 @@ mod tests {
         assert_eq!(e["uuid"], "5505c764-00fc-469b-8eef-f85a0fc85794");
         assert_eq!(e["td_client_id"], "u1");
         assert_eq!(e["page_url"], "/cart");
+        assert_eq!(e["td_synthetic"], "1", "the default synthetic marker");
         let key = Secret::new("1/abc");
         let (a, b) = (
             personalize_request("https://h", svc, probe, &key),
