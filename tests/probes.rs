@@ -348,6 +348,7 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
             api_key: KEY.into(),
             p13n_token: Some("1/2/another_token_entirely_000000".into()),
             scenario: Default::default(),
+            record: None,
         },
     )
     .await

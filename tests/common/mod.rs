@@ -21,6 +21,7 @@ pub async fn sim(scenario: Scenario) -> Simulator {
             api_key: KEY.into(),
             p13n_token: Some(TOKEN.into()),
             scenario,
+            record: None,
         },
     )
     .await
