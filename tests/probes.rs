@@ -346,7 +346,7 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         "127.0.0.1:0",
         td_pz_exporter::sim::SimConfig {
             api_key: KEY.into(),
-            p13n_token: Some("1/2/another_token_entirely_000000".into()),
+            p13n_token: Some("1/2/ffffffffffffffffffffffffffffffff".into()),
             scenario: Default::default(),
             record: None,
         },
