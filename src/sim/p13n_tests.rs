@@ -336,3 +336,14 @@ fn token_and_origin_forms() {
     assert!(uuid_ok("b82aad42-481b-4ca7-87c0-848a34f3c85f"));
     assert!(!uuid_ok("b82aad42481b4ca787c0848a34f3c85f"));
 }
+
+#[tokio::test]
+async fn accept_any_service_still_checks_the_request() {
+    let sim = start(r#"{"accept_any_service":true}"#).await;
+    assert_eq!(post(&sim, "/load_db/any_table", EVENT, same).await.0, 200);
+    let bad = code(&sim, "/load_db/any_table", r#"{"td_client_id":"u"}"#, same).await;
+    assert_eq!(bad, (400, json!(3004)));
+    assert_eq!(sim.state.count("p13n/any_table"), 2);
+    let revoked = start(r#"{"revoked":true}"#).await;
+    assert_eq!(post(&revoked, SERVER, EVENT, same).await.0, 401);
+}
