@@ -163,7 +163,13 @@ fn check(
             &format!("Content-Type {ct:?} is not {VND}"),
         ));
     }
-    if !accepts_vnd(req.header("accept")) {
+    let accept: Vec<&str> = req
+        .headers
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !accepts_vnd((!accept.is_empty()).then(|| accept.join(",")).as_deref()) {
         return Err(td_error_because(
             3004,
             &format!("Accept does not accept {VND}"),
@@ -279,11 +285,12 @@ fn uuid_ok(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The user id: the service's user key, else the first string field other than `uuid`.
+/// The user id: the service's user key (`td_client_id` when it names none), else `user_id`,
+/// else the first string field other than `uuid`.
 fn user_of(event: &Map<String, Value>, user_key: Option<&str>) -> Option<String> {
-    event
-        .get(user_key.unwrap_or(DEFAULT_USER_KEY))
-        .and_then(Value::as_str)
+    [user_key.unwrap_or(DEFAULT_USER_KEY), "user_id"]
+        .iter()
+        .find_map(|k| event.get(*k).and_then(Value::as_str))
         .or_else(|| {
             event
                 .iter()
