@@ -150,6 +150,9 @@ impl App {
                     table: String::new(),
                     token: None,
                     user_key: String::new(),
+                    public: false,
+                    origin: None,
+                    synthetic_marker: Default::default(),
                     error_rate_unit: ps.error_rate_unit,
                     metrics_schedule: cfg.defaults.metrics_schedule.clone(),
                     logs_schedule: cfg.defaults.logs_schedule.clone(),
@@ -361,6 +364,7 @@ impl App {
                 probe = %probe.name,
                 reason = reason.as_label(),
                 status = out.status.unwrap_or(0),
+                td_code = out.td_code.unwrap_or(0),
                 latency_ms = took.as_millis() as u64,
                 detail = %out.message,
                 "probe failed"

@@ -55,7 +55,7 @@ fn unknown_keys_are_all_named_with_their_lines() {
         "{e}"
     );
     assert!(
-        e.contains("invalid-unknown-key.toml:11: service[0].probe[0].expect_sectoin: unknown key"),
+        e.contains("invalid-unknown-key.toml:12: service[0].probe[0].expect_sectoin: unknown key"),
         "{e}"
     );
 }
@@ -65,7 +65,7 @@ fn bad_cron_expressions() {
     let e = check("invalid-cron.toml");
     assert!(e.contains(":5: defaults.probe_schedule: invalid cron expression \"*/5 * * * *\": it needs a seconds field"), "{e}");
     assert!(
-        e.contains(":13: service[0].probe[0].schedule: invalid cron expression \"every minute\""),
+        e.contains(":14: service[0].probe[0].schedule: invalid cron expression \"every minute\""),
         "{e}"
     );
 }
@@ -86,7 +86,7 @@ fn an_unset_key_variable() {
 fn a_probe_without_a_user_id() {
     let e = check("invalid-probe-without-user.toml");
     assert!(
-        e.contains(":7: service[0].probe[0]: missing user_id"),
+        e.contains(":8: service[0].probe[0]: missing user_id"),
         "{e}"
     );
 }
@@ -164,4 +164,13 @@ fn config_check_exits_0_or_1_and_prints_every_problem() {
         String::from_utf8_lossy(&good.stdout)
     );
     assert!(String::from_utf8_lossy(&good.stdout).contains("OK (2 service(s), 4 probe(s)"));
+}
+
+#[test]
+fn the_cdp_shape_without_api() {
+    let e = check("invalid-cdp-without-api.toml");
+    assert!(
+        e.contains("invalid-cdp-without-api.toml:5: service[0]: this service has the cdp shape (parent_segment_id, no database/table) but no api: add api = \"cdp\""),
+        "{e}"
+    );
 }

@@ -14,6 +14,7 @@ fn cdp_service(max_latency: &str) -> String {
 [[service]]
 name = "product_recommendations"
 parent_segment_id = "394649"
+api = "cdp"
   [[service.probe]]
   name = "vip"
   user_id = "vip_user_001"
@@ -390,7 +391,7 @@ async fn retry_after_pauses_the_service() {
 #[tokio::test]
 async fn the_budget_holds_with_20_probes() {
     let sim = sim(scenario("{}")).await;
-    let mut body = String::from("[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nmax_requests_per_second = 5\n");
+    let mut body = String::from("[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\napi = \"cdp\"\nmax_requests_per_second = 5\n");
     for i in 0..20 {
         body.push_str(&format!(
             "  [[service.probe]]\n  name = \"p{i}\"\n  user_id = \"vip_{i}\"\n  schedule = \"* * * * * *\"\n"

@@ -12,16 +12,16 @@ use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 pub fn personalize_url(base: &str, svc: &Service, endpoint: ProbeEndpoint) -> String {
-    let mut url = format!(
-        "{}/audiences/{}/personalization/{}",
-        base.trim_end_matches('/'),
-        svc.parent_segment,
-        svc.name
-    );
+    let mut segments = vec![
+        "audiences",
+        &svc.parent_segment,
+        "personalization",
+        &svc.name,
+    ];
     if endpoint == ProbeEndpoint::Test {
-        url.push_str("/test");
+        segments.push("test");
     }
-    url
+    super::path::join(base, &segments)
 }
 
 /// The live request sends `{user_id, ...context}`; `/test` sends `{user_id, input_params}`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::Value;
 
-use super::{json, millis, number, ParseError, TdRequest};
+use super::{json, millis, number, path, ParseError, TdRequest};
 use crate::metrics::Endpoint;
 use crate::schedule::stable_hash;
 use crate::secret::Secret;
@@ -22,9 +22,9 @@ pub const MAX_FIELDS: usize = 200;
 pub fn metrics_request(cdp_api: &str, ps: &str, id: &str, key: &Secret) -> TdRequest {
     TdRequest::get(
         Endpoint::Metrics,
-        format!(
-            "{}/audiences/{ps}/personalization_services/{id}/metrics",
-            cdp_api.trim_end_matches('/')
+        path::join(
+            cdp_api,
+            &["audiences", ps, "personalization_services", id, "metrics"],
         ),
     )
     .td1(key)
@@ -37,18 +37,18 @@ pub fn logs_request(
     query: &[(String, String)],
     key: &Secret,
 ) -> TdRequest {
-    let mut url = format!(
-        "{}/audiences/{ps}/personalization_services/{id}/logs",
-        cdp_api.trim_end_matches('/')
+    let mut url = path::join(
+        cdp_api,
+        &["audiences", ps, "personalization_services", id, "logs"],
     );
     append_query(&mut url, query);
     TdRequest::get(Endpoint::Logs, url).td1(key)
 }
 
 pub fn discovery_request(cdp_api: &str, ps: &str, page: Option<&str>, key: &Secret) -> TdRequest {
-    let mut url = format!(
-        "{}/audiences/{ps}/realtime_personalization_services",
-        cdp_api.trim_end_matches('/')
+    let mut url = path::join(
+        cdp_api,
+        &["audiences", ps, "realtime_personalization_services"],
     );
     if let Some(p) = page {
         append_query(&mut url, &[("page".into(), p.into())]);

@@ -9,6 +9,7 @@
 pub mod cdp;
 pub mod mgmt;
 pub mod p13n;
+pub mod path;
 pub mod timing;
 pub mod transport;
 
@@ -65,6 +66,12 @@ impl TdRequest {
             secret_headers: Vec::new(),
             body: Some(serde_json::to_vec(body).unwrap_or_default()),
         }
+    }
+
+    /// Adds a plain header; an `Accept` given here replaces the client's default `*/*`.
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
     }
 
     /// Adds `Authorization: TD1 <key>`.
@@ -184,6 +191,7 @@ impl TdClient {
     /// The client for a configuration: its timeout, body cap, and every secret to scrub.
     pub fn for_config(cfg: &crate::config::Config) -> Result<Self, ClientError> {
         let mut secrets = vec![cfg.td.api_key.clone()];
+        secrets.extend(cfg.td.p13n_api_key.clone());
         secrets.extend(cfg.services.iter().filter_map(|s| s.token.clone()));
         TdClient::new(cfg.td.timeout, cfg.td.max_response_bytes, secrets)
     }
@@ -237,8 +245,14 @@ impl TdClient {
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(req.url.as_str())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT, "*/*");
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if !req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
+            builder = builder.header(ACCEPT, "*/*");
+        }
         for (k, v) in &req.headers {
             builder = builder.header(*k, v.as_str());
         }

@@ -247,9 +247,14 @@ pub fn target(state: &WebState, id: &str) -> Option<String> {
             esc(&last.message)
         );
         if let Some(r) = last.reason.and_then(crate::reason::Reason::from_label) {
+            let code = last
+                .td_code
+                .map(|c| format!("TD code {c} · "))
+                .unwrap_or_default();
             let _ = write!(
                 b,
-                "<p id=hint><b>Hint:</b> {} · <a href=\"{}#{}\">runbook</a></p>",
+                "<p id=hint><b>Hint:</b> {}{} · <a href=\"{}#{}\">runbook</a></p>",
+                esc(&code),
                 esc(r.hint()),
                 esc(&state.runbook_url),
                 r.runbook_anchor()

@@ -1,0 +1,163 @@
+//! The checked configuration: what the rest of the exporter reads. Built only by [`super::validate`].
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::schedule::CronSchedule;
+use crate::secret::Secret;
+
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// TD's personalization API flavor of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// The source design's shape (in no TD document): `POST
+    /// <site>.cdp.treasuredata.com/audiences/<ps>/personalization/<name>`.
+    Cdp,
+    /// TD's published RT 2.0 API (the default): `POST <site>.p13n.in.treasuredata.com/<database>/<table>`.
+    #[default]
+    P13n,
+}
+
+impl Flavor {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Flavor::Cdp => "cdp",
+            Flavor::P13n => "p13n",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeEndpoint {
+    #[default]
+    Live,
+    Test,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorRateUnit {
+    #[default]
+    Ratio,
+    Percent,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub td: TdSettings,
+    pub defaults: Defaults,
+    pub services: Vec<Service>,
+    pub parent_segments: Vec<ParentSegment>,
+    pub sharding: Option<(u32, u32)>,
+    /// The file's text, shown on the status page. Holds no secret: keys come from env or files.
+    pub source: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct TdSettings {
+    pub site: String,
+    pub api_key: Secret,
+    /// The key p13n requests send (a write-only key is enough); `None`: [`TdSettings::api_key`].
+    pub p13n_api_key: Option<Secret>,
+    pub personalization_url: String,
+    pub p13n_url: Option<String>,
+    pub cdp_api_url: String,
+    pub timeout: Duration,
+    pub max_requests_per_second: u32,
+    pub max_response_bytes: usize,
+    pub max_retries: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    pub probe_schedule: CronSchedule,
+    pub metrics_schedule: CronSchedule,
+    pub logs_schedule: CronSchedule,
+    pub discovery_schedule: CronSchedule,
+    pub section_share_window: Duration,
+    pub logs: LogsRequest,
+    /// Fields added to every p13n event so probe rows can be told apart in TD's table.
+    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogsRequest {
+    /// Query parameter carrying the lower time bound (RFC 3339); empty: none is sent.
+    pub since_param: String,
+    pub limit_param: String,
+    pub page_param: String,
+    pub limit: u32,
+    pub max_pages: u32,
+    /// How far before the newest entry seen the next request starts, to catch late entries.
+    pub overlap: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub parent_segment: String,
+    pub service_id: Option<String>,
+    pub flavor: Flavor,
+    pub sections: Option<Vec<String>>,
+    pub max_sections: usize,
+    pub database: String,
+    pub table: String,
+    pub token: Option<Secret>,
+    pub user_key: String,
+    /// p13n: post to `/public/<database>/<table>`, the browser path of td-js-sdk.
+    pub public: bool,
+    /// p13n: the `Origin` header (required on the `/public` path).
+    pub origin: Option<String>,
+    /// p13n: fields added to every event (from `[defaults]` unless the service sets its own).
+    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
+    pub error_rate_unit: ErrorRateUnit,
+    pub metrics_schedule: CronSchedule,
+    pub logs_schedule: CronSchedule,
+    pub max_requests_per_second: u32,
+    pub probes: Vec<Probe>,
+    /// Found by discovery rather than written in the file.
+    pub discovered: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub name: String,
+    pub user_id: String,
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub endpoint: ProbeEndpoint,
+    pub expect_section: Option<String>,
+    pub expect_outputs: Vec<String>,
+    pub max_latency: Option<Duration>,
+    pub schedule: CronSchedule,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParentSegment {
+    pub id: String,
+    pub discover: bool,
+    pub schedule: CronSchedule,
+    pub error_rate_unit: ErrorRateUnit,
+    pub max_sections: usize,
+    /// Discovery's `page[size]` (TD: default 100, at most 1000).
+    pub page_size: u32,
+    /// Discovered service names left out of the inventory's "not covered" list.
+    pub ignore: Vec<String>,
+}
+
+impl Service {
+    /// `parent_segment/pz_service`: the identity used for sharding and state.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.parent_segment, self.name)
+    }
+}
+
+impl TdSettings {
+    /// The key a p13n request sends: the p13n key where one is set, else the CDP API key.
+    pub fn p13n_key(&self) -> &Secret {
+        self.p13n_api_key.as_ref().unwrap_or(&self.api_key)
+    }
+}
