@@ -360,7 +360,8 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         .run_probe(&cfg.services[0], &cfg.services[0].probes[0])
         .await
         .unwrap();
-    assert_eq!(out.reason, Some(Reason::BadRequest));
+    // 3001 "RT token is not in configuration" (the reason main's 7cd82f6 gives it).
+    assert_eq!(out.reason, Some(Reason::TokenRejected));
     assert!(out.message.contains("TD code 3001"), "{}", out.message);
 }
 
