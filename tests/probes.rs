@@ -347,8 +347,9 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         "127.0.0.1:0",
         td_pz_exporter::sim::SimConfig {
             api_key: KEY.into(),
-            p13n_token: Some("1/2/another_token_entirely_000000".into()),
+            p13n_token: Some("1/2/ffffffffffffffffffffffffffffffff".into()),
             scenario: Default::default(),
+            record: None,
         },
     )
     .await
@@ -359,7 +360,8 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         .run_probe(&cfg.services[0], &cfg.services[0].probes[0])
         .await
         .unwrap();
-    assert_eq!(out.reason, Some(Reason::BadRequest));
+    // 3001 "RT token is not in configuration" (the reason main's 7cd82f6 gives it).
+    assert_eq!(out.reason, Some(Reason::TokenRejected));
     assert!(out.message.contains("TD code 3001"), "{}", out.message);
 }
 
