@@ -56,7 +56,11 @@ FALLBACK_SHARE_THRESHOLD = 0.5
 SECTION_DRIFT_THRESHOLD = 0.2
 SECTION_DRIFT_OFFSET = "1d"
 
-# TD's documented limit: 100 requests/s per personalization service; warn at 80% of it.
+# The source design's figure (seed document, not a TD document): 100 requests/s per personalization
+# service; warn at 80% of it. TD publishes other limits for RT 2.0: decisioning 8,000 events/s per
+# account, ingestion 2,000 events/s (TD_LIMITS_URL).
+TD_LIMITS_URL = ("https://docs.treasuredata.com/products/customer-data-platform/real-time/"
+                 "real-time-2-0-system-performance-limitations-and-expected-behavior")
 TD_RATE_LIMIT_RPS = 100
 TD_RATE_LIMIT_WARNING_RATIO = 0.8
 
@@ -257,10 +261,13 @@ def exporter_alerts():
 
 def api_alerts():
     return [
-        alert("TdPzApiKeyRejected", failures_increase('=~"unauthorized|forbidden"'), "critical",
-              "TD rejects the API key used for {{ $labels.pz_service }} (401/403)",
+        alert("TdPzApiKeyRejected",
+              failures_increase('=~"unauthorized|forbidden|token_rejected|token_misconfigured"'), "critical",
+              "TD rejects the API key or token used for {{ $labels.pz_service }}",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 401 Unauthorized or 403 "
-              "Forbidden in the last 5m. The key was rotated or revoked, or lacks CDP access.",
+              "Forbidden, or (p13n) refused the WP13n-Token (codes 3000-3003, 3006) or found its RT "
+              "configuration inconsistent (2015, 3010-3012), in the last 5m. The key or token was rotated or "
+              "revoked, or lacks access; the TD code is on the target's status page.",
               ),
         alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
@@ -278,8 +285,8 @@ def api_alerts():
               "warning",
               "TD rate-limits requests for {{ $labels.pz_service }} (429)",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
-              f"last 5m. TD allows {TD_RATE_LIMIT_RPS} requests/s per service; the exporter backs off, but the "
-              "service itself may be at its limit.",
+              "last 5m (on p13n TD's codes 2003 Kinesis limit or 2013 Lambda concurrency). The exporter backs "
+              f"off, but the service itself may be at its limit ({TD_LIMITS_URL}).",
               ),
     ]
 
@@ -369,10 +376,11 @@ def service_alerts():
         alert("TdPzTrafficNearRateLimit",
               f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
               "warning",
-              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near TD's limit of "
-              f"{TD_RATE_LIMIT_RPS}",
-              "TD reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
-              f"of the documented limit of {TD_RATE_LIMIT_RPS} requests/s per service. Above it clients get 429.",
+              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near the source design's "
+              f"{TD_RATE_LIMIT_RPS}/s",
+              "The service reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
+              f"of the source design's figure of {TD_RATE_LIMIT_RPS} requests/s per service (not a TD document; TD "
+              f"publishes 8,000 decisioning events/s per account and 2,000 ingested events/s: {TD_LIMITS_URL}).",
               ),
     ]
 

@@ -151,10 +151,7 @@ impl Reason {
     pub fn runbook_anchor(&self) -> &'static str {
         match self {
             Reason::Unauthorized | Reason::Forbidden => "tdpzapikeyrejected",
-            Reason::TokenRejected | Reason::TokenMisconfigured => "tdpztokenrejected",
-            Reason::IpNotAllowed | Reason::OriginRejected | Reason::InvalidEvent => {
-                "tdpzrequestrefused"
-            }
+            Reason::TokenRejected | Reason::TokenMisconfigured => "tdpzapikeyrejected",
             Reason::NotFound => "tdpzservicenotfound",
             Reason::Unavailable => "tdpzserviceunavailable",
             Reason::RateLimited => "tdpzratelimited",
