@@ -150,7 +150,7 @@ fn names_that_would_move_a_request_are_refused() {
         ("parent_segment_id", "."),
         ("service_id", "%2e%2E"),
     ] {
-        let mut svc = vec![
+        let mut svc = [
             ("name", "s"),
             ("parent_segment_id", "1"),
             ("service_id", "2"),

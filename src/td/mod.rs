@@ -7,6 +7,7 @@
 //! API) and [`mgmt`] (service metrics, logs and discovery).
 
 pub mod cdp;
+pub mod discovery;
 pub mod mgmt;
 pub mod p13n;
 pub mod path;
