@@ -84,7 +84,7 @@ pub enum Command {
         /// The key the simulator accepts in `Authorization: TD1 <key>`.
         #[arg(long = "api-key", env = "TD_API_KEY", hide_env_values = true)]
         api_key: String,
-        /// The WP13n-Token the p13n endpoints accept (any when unset).
+        /// The WP13n-Token the p13n endpoints accept (any well-formed one of the key's account when unset).
         #[arg(long = "p13n-token", env = "TD_P13N_TOKEN", hide_env_values = true)]
         p13n_token: Option<String>,
         /// Append one JSON line per answered request to this file (else `TD_PZ_SIM_RECORD`).

@@ -58,12 +58,14 @@ fn page(state: &SimState, req: &SimRequest, raw_ps: &str, ps: &str) -> Answer {
     let q = &req.query;
     let size = match q.get("page[size]") {
         None => DEFAULT_SIZE,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=MAX_SIZE).contains(&n) => n,
+        // PageSize is `type: number`, `minimum: 1`, `maximum: 1000`: a fraction is a valid
+        // request, and the simulator lists its whole part (its own choice).
+        Some(s) => match s.parse::<f64>() {
+            Ok(n) if (1.0..=MAX_SIZE as f64).contains(&n) => n.floor() as usize,
             _ => {
                 return bad(
                     "invalid_page_size",
-                    format!("page[size] must be a whole number from 1 to {MAX_SIZE}, not {s:?}"),
+                    format!("page[size] must be a number from 1 to {MAX_SIZE}, not {s:?}"),
                 )
             }
         },

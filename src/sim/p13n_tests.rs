@@ -221,7 +221,9 @@ async fn a_token_of_another_account_is_3002() {
 async fn methods_ips_and_names() {
     let sim = start(
         r#"{"services":[{"name":"ips","flavor":"p13n","database":"ip_db",
-        "table":"ip_table","allowed_ips":["10.1.2.3"]}]}"#,
+        "table":"ip_table","allowed_ips":["10.1.2.3"]},
+        {"name":"lo","flavor":"p13n","database":"lo_db","table":"lo_table",
+        "allowed_ips":["127.0.0.1"]}]}"#,
     )
     .await;
     let put = |r: &mut reqwest::Request| *r.method_mut() = reqwest::Method::PUT;
@@ -230,6 +232,7 @@ async fn methods_ips_and_names() {
         code(&sim, "/ip_db/ip_table", EVENT, same).await,
         (400, json!(3005))
     );
+    assert_eq!(post(&sim, "/lo_db/lo_table", EVENT, same).await.0, 200);
     let (status, _, text) = post(&sim, "/RT_events/web", EVENT, same).await;
     assert_eq!(status, 404, "{text}");
     assert_eq!(

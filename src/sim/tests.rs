@@ -133,7 +133,13 @@ async fn discovery_pages_250_services_by_next_page_paths() {
     assert_eq!(status, 200);
     assert_eq!(json(&text)["data"].as_array().unwrap().len(), 250);
     assert_eq!(json(&text)["pagination"]["nextPage"], Value::Null);
-    for bad in ["1001", "0", "ten", "1.5"] {
+    let frac = "/audiences/394649/realtime_personalization_services?page[size]=1.5";
+    let (status, _, text) = get(&sim, frac).await;
+    assert_eq!(
+        (status, json(&text)["data"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    for bad in ["1001", "0", "ten", "NaN", ""] {
         let p = format!("/audiences/394649/realtime_personalization_services?page[size]={bad}");
         let (status, ct, text) = get(&sim, &p).await;
         assert_eq!(
@@ -157,7 +163,7 @@ async fn discovery_pages_250_services_by_next_page_paths() {
     assert_eq!(get(&sim, m).await.0, 200);
     let l = "/audiences/394649/personalization_services/9000001/logs";
     assert_eq!(get(&sim, l).await.0, 200);
-    assert_eq!(sim.state.count("discovery/394649"), 9);
+    assert_eq!(sim.state.count("discovery/394649"), 11);
 }
 
 #[tokio::test]
