@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use crate::config::{Config, Flavor, Probe, ProbeEndpoint, Service};
+use crate::config::{Config, Flavor, MetricsMapping, Probe, ProbeEndpoint, Service};
 use crate::history::{target_id, History};
 use crate::metrics::{Metrics, Poller};
 use crate::outcome::{Exchange, PollOutcome};
@@ -156,6 +156,11 @@ impl App {
                     max_requests_per_second: cfg.td.max_requests_per_second,
                     probes: Vec::new(),
                     discovered: true,
+                    metrics_mapping: MetricsMapping {
+                        error_rate_unit: ps.error_rate_unit,
+                        ..cfg.defaults.metrics_mapping.clone()
+                    },
+                    logs_mapping: cfg.defaults.logs_mapping.clone(),
                 });
             }
         }
@@ -286,9 +291,15 @@ impl App {
         let (schedule, shape) = match poller {
             Poller::Logs => (
                 &svc.logs_schedule,
-                format!("{:?}{}", svc.sections, svc.max_sections),
+                format!(
+                    "{:?}{}{:?}",
+                    svc.sections, svc.max_sections, svc.logs_mapping
+                ),
             ),
-            _ => (&svc.metrics_schedule, format!("{:?}", svc.error_rate_unit)),
+            _ => (
+                &svc.metrics_schedule,
+                format!("{:?}{:?}", svc.error_rate_unit, svc.metrics_mapping),
+            ),
         };
         let fp = stable_hash(&format!("{id}{schedule:?}{shape}"));
         let me = self.me.clone();
@@ -386,7 +397,7 @@ impl App {
     pub async fn run_metrics(&self, s: &Service, service_id: &str) -> Option<PollOutcome> {
         let ctx = self.ctx()?;
         let sref = service_ref(s);
-        let (out, ex) = poll::metrics::run(&ctx, &sref, service_id, s.error_rate_unit).await;
+        let (out, ex) = poll::metrics::run(&ctx, &sref, service_id, &s.metrics_mapping).await;
         self.record_poll(Poller::Metrics, &sref, &out, ex);
         Some(out)
     }
@@ -396,7 +407,7 @@ impl App {
         let ctx = self.ctx()?;
         let sref = service_ref(s);
         let cap = SectionCap::new(s.sections.as_deref(), s.max_sections);
-        let (out, ex) = poll::logs::run(&ctx, &sref, service_id, cap).await;
+        let (out, ex) = poll::logs::run(&ctx, &sref, service_id, cap, &s.logs_mapping).await;
         self.record_poll(Poller::Logs, &sref, &out, ex);
         Some(out)
     }

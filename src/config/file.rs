@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::mapping::{RawLogsMapping, RawMetricsMapping};
 use super::{ErrorRateUnit, Flavor, ProbeEndpoint};
 
 #[derive(Deserialize, Default, Debug)]
@@ -48,6 +49,10 @@ pub(super) struct RawDefaults {
     pub(super) section_share_window: Option<Duration>,
     #[serde(default)]
     pub(super) logs: RawLogsRequest,
+    #[serde(default)]
+    pub(super) metrics_mapping: RawMetricsMapping,
+    #[serde(default)]
+    pub(super) logs_mapping: RawLogsMapping,
 }
 
 /// How the logs endpoint is asked for entries. TD's real shape is unknown: every part is a setting.
@@ -81,6 +86,10 @@ pub(super) struct RawService {
     pub(super) max_requests_per_second: Option<f64>,
     #[serde(default)]
     pub(super) probe: Vec<RawProbe>,
+    #[serde(default)]
+    pub(super) metrics_mapping: RawMetricsMapping,
+    #[serde(default)]
+    pub(super) logs_mapping: RawLogsMapping,
 }
 
 #[derive(Deserialize, Default, Debug)]

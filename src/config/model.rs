@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::mapping::{LogsMapping, MetricsMapping};
 use crate::schedule::CronSchedule;
 use crate::secret::Secret;
 
@@ -77,6 +78,8 @@ pub struct Defaults {
     pub discovery_schedule: CronSchedule,
     pub section_share_window: Duration,
     pub logs: LogsRequest,
+    pub metrics_mapping: MetricsMapping,
+    pub logs_mapping: LogsMapping,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -110,6 +113,8 @@ pub struct Service {
     pub probes: Vec<Probe>,
     /// Found by discovery rather than written in the file.
     pub discovered: bool,
+    pub metrics_mapping: MetricsMapping,
+    pub logs_mapping: LogsMapping,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -328,6 +328,21 @@ impl Validator<'_> {
                 max_pages: d.logs.max_pages.unwrap_or(10).max(1),
                 overlap: d.logs.overlap.unwrap_or(Duration::from_secs(60)),
             },
+            metrics_mapping: MetricsMapping::default(),
+            logs_mapping: LogsMapping::builtin(d.logs.page_param.as_deref().unwrap_or("page")),
+        };
+        let defaults = Defaults {
+            metrics_mapping: self.metrics_mapping(
+                "defaults.metrics_mapping",
+                &d.metrics_mapping,
+                &defaults.metrics_mapping,
+            ),
+            logs_mapping: self.logs_mapping(
+                "defaults.logs_mapping",
+                &d.logs_mapping,
+                &defaults.logs_mapping,
+            ),
+            ..defaults
         };
         if defaults.section_share_window.is_zero() {
             self.problem("defaults.section_share_window", "must be more than 0s");
@@ -367,7 +382,9 @@ impl Validator<'_> {
                 id,
                 discover: p.discover,
                 schedule,
-                error_rate_unit: p.error_rate_unit.unwrap_or_default(),
+                error_rate_unit: p
+                    .error_rate_unit
+                    .unwrap_or(defaults.metrics_mapping.error_rate_unit),
                 max_sections: p.max_sections.unwrap_or(50),
             });
         }
