@@ -123,9 +123,15 @@ fn bench_parse(c: &mut Criterion) {
                 });
             }
             _ => {
-                assert_eq!(mgmt::parse_discovery(b).unwrap().services.len(), 20);
+                assert_eq!(
+                    td_pz_exporter::td::discovery::parse(b, "/")
+                        .unwrap()
+                        .services
+                        .len(),
+                    20
+                );
                 g.bench_function(*name, |x| {
-                    x.iter(|| black_box(mgmt::parse_discovery(black_box(b))))
+                    x.iter(|| black_box(td_pz_exporter::td::discovery::parse(black_box(b), "/")))
                 });
             }
         }

@@ -94,7 +94,7 @@ exp_url="http://127.0.0.1:$exp_port"
 
 # Recognisable values, to find them if they ever leak into a page.
 export TD_API_KEY="1/e2eSECRETkey0123456789"
-export TD_P13N_TOKEN="1/2/e2eSECRETtoken0123456789abcdef"
+export TD_P13N_TOKEN="1/2/e2e5ec3e70123456789abcdef0abcdef"
 
 fail_target="probe/394649/product_recommendations/new_user"
 cat >"$work/scenario.json" <<'EOF'

@@ -118,10 +118,13 @@ def done():
 
 SITES = {"us01", "jp01", "eu01", "ap02", "ap03"}
 TD_KEYS = {"site", "api_key_env", "api_key_file", "personalization_url", "p13n_url", "cdp_api_url",
-           "timeout", "max_requests_per_second", "allow_insecure_http"}
-DEFAULT_KEYS = {"probe_schedule", "metrics_schedule", "logs_schedule", "section_share_window"}
+           "timeout", "max_requests_per_second", "allow_insecure_http", "p13n_api_key_env",
+           "p13n_api_key_file"}
+DEFAULT_KEYS = {"probe_schedule", "metrics_schedule", "logs_schedule", "section_share_window",
+                "synthetic_marker", "metrics_mapping", "logs_mapping"}
 SERVICE_KEYS = {"name", "parent_segment_id", "service_id", "api", "sections", "max_sections", "probe",
-                "database", "table", "token_env", "token_file", "user_key", "error_rate_unit"}
+                "database", "table", "token_env", "token_file", "user_key", "error_rate_unit", "public",
+                "origin", "synthetic_marker", "metrics_mapping", "logs_mapping"}
 PROBE_KEYS = {"name", "user_id", "context", "endpoint", "expect_section", "expect_outputs", "max_latency",
               "schedule"}
 DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h)$")

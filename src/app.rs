@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use crate::config::{Config, Flavor, MetricsMapping, Probe, ProbeEndpoint, Service};
+use crate::config::{Config, Flavor, ParentSegment, Probe, ProbeEndpoint, Service};
 use crate::history::{target_id, History};
 use crate::metrics::{Metrics, Poller};
 use crate::outcome::{Exchange, PollOutcome};
+use crate::poll::discovery::{Coverage, Listing};
 use crate::poll::{self, logs::LogStates, logs::SectionCap, Budgets, Ctx, ServiceRef};
 use crate::schedule::{stable_hash, ApplyStats, PlannedJob, RunFn, Scheduler};
 use crate::shard::Shard;
-use crate::td::mgmt::FoundService;
 use crate::td::TdClient;
 
 /// Where the configuration comes from, for reloads.
@@ -38,7 +38,7 @@ pub struct App {
     log_states: Arc<LogStates>,
     ctx: RwLock<Option<Arc<Ctx>>>,
     config: RwLock<Option<Arc<Config>>>,
-    discovered: Mutex<BTreeMap<String, Vec<FoundService>>>,
+    discovered: Mutex<BTreeMap<String, Listing>>,
     source: ConfigSource,
     shard: Option<Shard>,
     ready: AtomicBool,
@@ -128,42 +128,8 @@ impl App {
     }
 
     fn services_of(&self, cfg: &Config) -> Vec<Service> {
-        let mut services: Vec<Service> = cfg.services.clone();
-        let written: HashSet<(String, String)> = services
-            .iter()
-            .map(|s| (s.parent_segment.clone(), s.name.clone()))
-            .collect();
         let discovered = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
-        for ps in cfg.parent_segments.iter().filter(|p| p.discover) {
-            for f in discovered.get(&ps.id).into_iter().flatten() {
-                if written.contains(&(ps.id.clone(), f.name.clone())) {
-                    continue;
-                }
-                services.push(Service {
-                    name: f.name.clone(),
-                    parent_segment: ps.id.clone(),
-                    service_id: Some(f.id.clone()),
-                    flavor: Flavor::Cdp,
-                    sections: None,
-                    max_sections: ps.max_sections,
-                    database: String::new(),
-                    table: String::new(),
-                    token: None,
-                    user_key: String::new(),
-                    error_rate_unit: ps.error_rate_unit,
-                    metrics_schedule: cfg.defaults.metrics_schedule.clone(),
-                    logs_schedule: cfg.defaults.logs_schedule.clone(),
-                    max_requests_per_second: cfg.td.max_requests_per_second,
-                    probes: Vec::new(),
-                    discovered: true,
-                    metrics_mapping: MetricsMapping {
-                        error_rate_unit: ps.error_rate_unit,
-                        ..cfg.defaults.metrics_mapping.clone()
-                    },
-                    logs_mapping: cfg.defaults.logs_mapping.clone(),
-                });
-            }
-        }
+        let mut services = poll::discovery::with_discovered(cfg, &discovered);
         let shard = self
             .shard
             .or(cfg.sharding.and_then(|(i, n)| Shard::new(i, n)));
@@ -215,12 +181,15 @@ impl App {
             self.history.declare(Poller::Discovery, &ps.id, "", None);
             targets.insert(target_id(Poller::Discovery, &ps.id, "", None));
             service_keys.insert((ps.id.clone(), String::new()));
-            jobs.push(self.discovery_job(
-                ps.id.clone(),
-                ps.schedule.clone(),
-                cfg.td.max_requests_per_second,
-            ));
+            jobs.push(self.discovery_job(ps.clone(), cfg.td.max_requests_per_second));
         }
+        let discovering: Vec<&str> = cfg
+            .parent_segments
+            .iter()
+            .filter(|p| p.discover)
+            .map(|p| p.id.as_str())
+            .collect();
+        self.metrics.inventory.retain(&discovering);
         *self.ctx.write().unwrap_or_else(|e| e.into_inner()) = Some(ctx);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Some(cfg);
         let stats = self.scheduler.apply(jobs);
@@ -318,14 +287,10 @@ impl App {
         self.job(key, fp, poller, &svc, schedule, run)
     }
 
-    fn discovery_job(
-        &self,
-        ps: String,
-        schedule: crate::schedule::CronSchedule,
-        rps: u32,
-    ) -> PlannedJob {
-        let key = target_id(Poller::Discovery, &ps, "", None);
-        let fp = stable_hash(&format!("{ps}{schedule:?}{rps}"));
+    fn discovery_job(&self, ps: ParentSegment, rps: u32) -> PlannedJob {
+        let key = target_id(Poller::Discovery, &ps.id, "", None);
+        let fp = stable_hash(&format!("{ps:?}{rps}"));
+        let schedule = ps.schedule.clone();
         let me = self.me.clone();
         let p = ps.clone();
         let run: RunFn = Arc::new(move || {
@@ -340,7 +305,7 @@ impl App {
             key,
             fingerprint: fp,
             poller: Poller::Discovery,
-            parent_segment: ps,
+            parent_segment: ps.id,
             service: String::new(),
             schedule,
             run,
@@ -372,6 +337,7 @@ impl App {
                 probe = %probe.name,
                 reason = reason.as_label(),
                 status = out.status.unwrap_or(0),
+                td_code = out.td_code.unwrap_or(0),
                 latency_ms = took.as_millis() as u64,
                 detail = %out.message,
                 "probe failed"
@@ -439,9 +405,10 @@ impl App {
             .record_poll(poller, ps, name, out, Some(exchange));
     }
 
-    async fn run_discovery(&self, ps: &str, rps: u32) {
+    async fn run_discovery(&self, segment: &ParentSegment, rps: u32) {
         let Some(ctx) = self.ctx() else { return };
-        let (out, found, exchange) = poll::discovery::run(&ctx, ps, rps).await;
+        let ps = segment.id.as_str();
+        let (out, found, exchange) = poll::discovery::run(&ctx, segment, rps).await;
         let sref = ServiceRef {
             parent_segment: ps.to_string(),
             name: String::new(),
@@ -449,22 +416,50 @@ impl App {
         };
         self.record_poll(Poller::Discovery, &sref, &out, exchange);
         let Some(found) = found else { return };
+        if let Some(cfg) = self.config() {
+            let c = poll::discovery::coverage(segment, &found, &cfg.services);
+            let counts = [
+                c.covered.len(),
+                c.not_covered.len(),
+                c.ignored.len(),
+                c.refused,
+            ];
+            self.metrics.inventory.set(ps, counts);
+        }
         let changed = {
             let mut d = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
             let prev = d.insert(ps.to_string(), found.clone());
-            prev.as_ref() != Some(&found)
+            prev.map(|p| p.services) != Some(found.services.clone())
         };
         if changed {
             if let Some(cfg) = self.config() {
                 let _guard = self.reload_lock.lock().await;
                 match self.apply(cfg) {
                     Ok(stats) => {
-                        tracing::info!(parent_segment = %ps, services = found.len(), started = stats.started, stopped = stats.stopped, "discovery changed the plan")
+                        tracing::info!(parent_segment = %ps, services = found.services.len(), started = stats.started, stopped = stats.stopped, "discovery changed the plan")
                     }
                     Err(e) => tracing::error!(error = %e, "applying discovered services failed"),
                 }
             }
         }
+    }
+
+    /// What discovery found per discovering parent segment, against the configuration in force.
+    pub fn inventory(&self) -> Vec<(String, Coverage)> {
+        let Some(cfg) = self.config() else {
+            return Vec::new();
+        };
+        let d = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+        cfg.parent_segments
+            .iter()
+            .filter(|p| p.discover)
+            .filter_map(|p| {
+                Some((
+                    p.id.clone(),
+                    poll::discovery::coverage(p, d.get(&p.id)?, &cfg.services),
+                ))
+            })
+            .collect()
     }
 
     /// Stops the scheduler and waits up to `grace` for runs in flight.

@@ -87,6 +87,9 @@ pub enum Command {
         /// The WP13n-Token the p13n endpoints accept (any when unset).
         #[arg(long = "p13n-token", env = "TD_P13N_TOKEN", hide_env_values = true)]
         p13n_token: Option<String>,
+        /// Append one JSON line per answered request to this file (else `TD_PZ_SIM_RECORD`).
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Run one probe from the configuration now and print what TD answered; or, with --poller,
     /// fetch one metrics or logs answer and print the series or entries its mapping gives.

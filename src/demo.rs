@@ -27,6 +27,7 @@ pub async fn start_simulator(listen: &str) -> std::io::Result<Simulator> {
             api_key: DEMO_API_KEY.to_string(),
             p13n_token: Some(DEMO_P13N_TOKEN.to_string()),
             scenario: Scenario::default(),
+            record: None,
         },
     )
     .await

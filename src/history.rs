@@ -23,6 +23,8 @@ pub struct Record {
     pub ok: bool,
     pub reason: Option<&'static str>,
     pub status: Option<u16>,
+    /// TD's error code (p13n), when the answer carried one.
+    pub td_code: Option<i64>,
     pub duration_seconds: Option<f64>,
     pub section: Option<String>,
     pub message: String,
@@ -189,6 +191,7 @@ impl History {
             ok: out.success(),
             reason: out.reason.map(|r| r.as_label()),
             status: out.status,
+            td_code: out.td_code,
             duration_seconds: out.duration.map(|d| d.as_secs_f64()),
             section: out.section.clone(),
             message: out.message.clone(),
@@ -214,6 +217,7 @@ impl History {
             ok: out.reason.is_none(),
             reason: out.reason.map(|r: Reason| r.as_label()),
             status: out.status,
+            td_code: None,
             duration_seconds: Some(out.duration.as_secs_f64()),
             section: None,
             message: out.message.clone(),
@@ -307,6 +311,7 @@ mod tests {
             server_processing: None,
             section: None,
             section_match: None,
+            td_code: None,
             checks: vec![],
             message: String::new(),
         }

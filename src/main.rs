@@ -116,7 +116,16 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode, String> {
             scenario,
             api_key,
             p13n_token,
-        }) => simulate(listen, scenario.as_deref(), api_key, p13n_token.clone()).await,
+            record,
+        }) => {
+            let cfg = SimConfig {
+                api_key: api_key.clone(),
+                p13n_token: p13n_token.clone(),
+                scenario: Scenario::default(),
+                record: record.clone(),
+            };
+            simulate(listen, scenario.as_deref(), cfg).await
+        }
         Some(Command::Probe {
             service,
             probe,
@@ -171,8 +180,7 @@ async fn serve(app: Arc<App>, s: &Serving) -> Result<ExitCode, String> {
 async fn simulate(
     listen: &str,
     scenario: Option<&std::path::Path>,
-    api_key: &str,
-    p13n_token: Option<String>,
+    cfg: SimConfig,
 ) -> Result<ExitCode, String> {
     let scenario = match scenario {
         None => Scenario::default(),
@@ -181,16 +189,9 @@ async fn simulate(
             .and_then(|t| Scenario::parse(&t, &p.display().to_string()))
             .map_err(|e| format!("cannot read the scenario {}: {e}", p.display()))?,
     };
-    let sim = Simulator::start(
-        listen,
-        SimConfig {
-            api_key: api_key.to_string(),
-            p13n_token,
-            scenario,
-        },
-    )
-    .await
-    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let sim = Simulator::start(listen, SimConfig { scenario, ..cfg })
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     println!(
         "TD simulator on {} (stats: GET /_sim/stats, faults: POST /_sim/scenario)",
         sim.url()

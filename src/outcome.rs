@@ -98,6 +98,8 @@ pub struct ProbeOutcome {
     pub section: Option<String>,
     /// `Some` only where the probe expects a section.
     pub section_match: Option<bool>,
+    /// The `code` of TD's error body (p13n), when the answer carried one.
+    pub td_code: Option<i64>,
     pub checks: Vec<Check>,
     pub message: String,
 }

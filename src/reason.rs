@@ -21,10 +21,15 @@ pub enum Reason {
     SectionMismatch,
     MissingOutput,
     Slow,
+    TokenRejected,
+    TokenMisconfigured,
+    IpNotAllowed,
+    InvalidEvent,
+    OriginRejected,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 20] = [
         Reason::Timeout,
         Reason::Connect,
         Reason::Tls,
@@ -40,12 +45,19 @@ impl Reason {
         Reason::SectionMismatch,
         Reason::MissingOutput,
         Reason::Slow,
+        Reason::TokenRejected,
+        Reason::TokenMisconfigured,
+        Reason::IpNotAllowed,
+        Reason::InvalidEvent,
+        Reason::OriginRejected,
     ];
 
     /// Reasons that alert rules select by name: their series are created at zero up front
     /// so that `increase()` sees the first failure.
-    pub const ALERTED: [Reason; 5] = [
+    pub const ALERTED: [Reason; 7] = [
         Reason::Unauthorized,
+        Reason::TokenRejected,
+        Reason::TokenMisconfigured,
         Reason::Forbidden,
         Reason::NotFound,
         Reason::Unavailable,
@@ -69,6 +81,11 @@ impl Reason {
             Reason::SectionMismatch => "section_mismatch",
             Reason::MissingOutput => "missing_output",
             Reason::Slow => "slow",
+            Reason::TokenRejected => "token_rejected",
+            Reason::TokenMisconfigured => "token_misconfigured",
+            Reason::IpNotAllowed => "ip_not_allowed",
+            Reason::InvalidEvent => "invalid_event",
+            Reason::OriginRejected => "origin_rejected",
         }
     }
 
@@ -90,6 +107,33 @@ impl Reason {
         }
     }
 
+    /// The reason a p13n error code stands for (p13n-api.yml: `requestErrorResponse`,
+    /// `tooManyRequestsResponse`, `serverErrorResponse`), or `None` for a code TD does not
+    /// document, which then falls back to [`Reason::from_status`].
+    pub fn from_td_code(code: i64) -> Option<Reason> {
+        Some(match code {
+            // 3000 not provided, 3001 not in configuration, 3002 account conflict,
+            // 3003 invalid format, 3006 token type mismatch.
+            3000..=3003 | 3006 => Reason::TokenRejected,
+            3004 => Reason::InvalidEvent,
+            3005 => Reason::IpNotAllowed,
+            3007 => Reason::OriginRejected,
+            // 3008 method required, 3009 unsupported method: the request itself is wrong.
+            3008 | 3009 => Reason::BadRequest,
+            // 2003 Kinesis limit, 2013 Lambda concurrency.
+            2003 | 2013 => Reason::RateLimited,
+            // 2015 the reactor does not have the token yet; 3010-3012 the token's reactor
+            // configuration is inconsistent or invalid: fixed in TD's console, not by retrying.
+            2015 | 3010..=3012 => Reason::TokenMisconfigured,
+            // 9999 unknown; 1001-1005 a TD component unreachable; 2001/2002 Kinesis,
+            // 2011/2012/2014 Lambda, 2021 MemoryDB; 3013 client IP not retrievable.
+            9999 | 1001..=1005 | 2001 | 2002 | 2011 | 2012 | 2014 | 2021 | 3013 => {
+                Reason::ServerError
+            }
+            _ => return None,
+        })
+    }
+
     /// Whether a poller should retry within the same run (with backoff) after this failure.
     /// 401/403/404/400 wait for the next schedule: retrying cannot help and would storm TD.
     pub fn is_retryable(&self) -> bool {
@@ -107,6 +151,10 @@ impl Reason {
     pub fn runbook_anchor(&self) -> &'static str {
         match self {
             Reason::Unauthorized | Reason::Forbidden => "tdpzapikeyrejected",
+            Reason::TokenRejected | Reason::TokenMisconfigured => "tdpztokenrejected",
+            Reason::IpNotAllowed | Reason::OriginRejected | Reason::InvalidEvent => {
+                "tdpzrequestrefused"
+            }
             Reason::NotFound => "tdpzservicenotfound",
             Reason::Unavailable => "tdpzserviceunavailable",
             Reason::RateLimited => "tdpzratelimited",
@@ -130,7 +178,7 @@ impl Reason {
             Reason::Unauthorized => "TD rejected the API key: rotated or revoked?",
             Reason::Forbidden => "the key lacks permission for this service",
             Reason::NotFound => "unknown service or parent segment: check the name and id",
-            Reason::BadRequest => "TD refused the request (token, event shape, IP allow-list)",
+            Reason::BadRequest => "TD refused the request as malformed (400)",
             Reason::RateLimited => "TD rate limited us (429): back off",
             Reason::ServerError => "TD server error: retry with backoff",
             Reason::Unavailable => "service unavailable (503): check the RT configuration status",
@@ -139,6 +187,21 @@ impl Reason {
             Reason::SectionMismatch => "the persona landed in another section than expected",
             Reason::MissingOutput => "an expected output is missing from the response",
             Reason::Slow => "the answer came, but slower than max_latency",
+            Reason::TokenRejected => {
+                "TD refused the WP13n-Token (missing, unknown, malformed or another account's): rotate or fix the token"
+            }
+            Reason::TokenMisconfigured => {
+                "the token's RT configuration (reactor) is inconsistent or not ready: fix it in TD's console"
+            }
+            Reason::IpNotAllowed => {
+                "the exporter's egress IP is not in the token's IP allow-list: add it in TD"
+            }
+            Reason::InvalidEvent => {
+                "TD refused the event (code 3004): check the probe's context and user_key"
+            }
+            Reason::OriginRejected => {
+                "TD refused the Origin (code 3007): set the service's origin to an allowed one"
+            }
         }
     }
 }
@@ -166,6 +229,60 @@ mod tests {
         assert_eq!(Reason::from_status(502), Some(Reason::ServerError));
         assert_eq!(Reason::from_status(503), Some(Reason::Unavailable));
         assert_eq!(Reason::from_status(302), Some(Reason::InvalidResponse));
+    }
+
+    /// Every code p13n-api.yml documents, with the status TD sends it with and its reason.
+    const TD_CODES: &[(u16, i64, Reason)] = &[
+        (400, 3000, Reason::TokenRejected),
+        (400, 3001, Reason::TokenRejected),
+        (400, 3002, Reason::TokenRejected),
+        (400, 3003, Reason::TokenRejected),
+        (400, 3004, Reason::InvalidEvent),
+        (400, 3005, Reason::IpNotAllowed),
+        (400, 3006, Reason::TokenRejected),
+        (400, 3007, Reason::OriginRejected),
+        (400, 3008, Reason::BadRequest),
+        (400, 3009, Reason::BadRequest),
+        (429, 2003, Reason::RateLimited),
+        (429, 2013, Reason::RateLimited),
+        (500, 9999, Reason::ServerError),
+        (500, 1001, Reason::ServerError),
+        (500, 1002, Reason::ServerError),
+        (500, 1003, Reason::ServerError),
+        (500, 1004, Reason::ServerError),
+        (500, 1005, Reason::ServerError),
+        (500, 2001, Reason::ServerError),
+        (500, 2002, Reason::ServerError),
+        (500, 2011, Reason::ServerError),
+        (500, 2012, Reason::ServerError),
+        (500, 2014, Reason::ServerError),
+        (500, 2015, Reason::TokenMisconfigured),
+        (500, 2021, Reason::ServerError),
+        (500, 3010, Reason::TokenMisconfigured),
+        (500, 3011, Reason::TokenMisconfigured),
+        (500, 3012, Reason::TokenMisconfigured),
+        (500, 3013, Reason::ServerError),
+    ];
+
+    #[test]
+    fn every_documented_td_code_has_its_reason() {
+        // 10 codes of 400, 2 of 429, 17 of 500: the enums of p13n-api.yml.
+        assert_eq!(TD_CODES.len(), 29);
+        for (status, code, want) in TD_CODES {
+            assert_eq!(Reason::from_td_code(*code), Some(*want), "code {code}");
+            // The status alone would say less, except where the reason is the status's own.
+            let by_status = Reason::from_status(*status).unwrap();
+            assert!(
+                matches!(
+                    want,
+                    Reason::BadRequest | Reason::RateLimited | Reason::ServerError
+                ) == (by_status == *want),
+                "code {code}"
+            );
+        }
+        for undocumented in [0, 1, 3014, 2000, 4000, -1] {
+            assert_eq!(Reason::from_td_code(undocumented), None);
+        }
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn unknown_keys_are_all_named_with_their_lines() {
         "{e}"
     );
     assert!(
-        e.contains("invalid-unknown-key.toml:11: service[0].probe[0].expect_sectoin: unknown key"),
+        e.contains("invalid-unknown-key.toml:12: service[0].probe[0].expect_sectoin: unknown key"),
         "{e}"
     );
 }
@@ -65,7 +65,7 @@ fn bad_cron_expressions() {
     let e = check("invalid-cron.toml");
     assert!(e.contains(":5: defaults.probe_schedule: invalid cron expression \"*/5 * * * *\": it needs a seconds field"), "{e}");
     assert!(
-        e.contains(":13: service[0].probe[0].schedule: invalid cron expression \"every minute\""),
+        e.contains(":14: service[0].probe[0].schedule: invalid cron expression \"every minute\""),
         "{e}"
     );
 }
@@ -86,7 +86,7 @@ fn an_unset_key_variable() {
 fn a_probe_without_a_user_id() {
     let e = check("invalid-probe-without-user.toml");
     assert!(
-        e.contains(":7: service[0].probe[0]: missing user_id"),
+        e.contains(":8: service[0].probe[0]: missing user_id"),
         "{e}"
     );
 }
@@ -167,17 +167,26 @@ fn config_check_exits_0_or_1_and_prints_every_problem() {
 }
 
 #[test]
+fn the_cdp_shape_without_api() {
+    let e = check("invalid-cdp-without-api.toml");
+    assert!(
+        e.contains("invalid-cdp-without-api.toml:5: service[0]: this service has the cdp shape (parent_segment_id, no database/table) but no api: add api = \"cdp\""),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_metrics_mappings_name_the_place_and_the_fix() {
     let e = check("invalid-metrics-mapping.toml");
     for want in [
         ":5: defaults.metrics_mapping.error_rate: \"stats..ratio\" has an empty segment: write it as a.b.c",
         ":6: defaults.metrics_mapping.latency_unit: unknown unit \"minutes\": use \"s\", \"ms\" or \"us\"",
         ":7: defaults.metrics_mapping.error_rate_unit: unknown unit \"per-mille\": use \"ratio\" (0..1) or \"percent\" (0..100)",
-        ":13: service[0].error_rate_unit: contradicts service[0].metrics_mapping.error_rate_unit: keep one of the two",
-        ":15: service[0].metrics_mapping.root: \"result.*\" holds '*': a path is plain field names",
-        ":18: service[0].metrics_mapping.latency.p95: an empty path",
-        ":19: service[0].metrics_mapping.latency.p 99: \"p 99\" is the stat label: use letters, digits and _",
-        ":20: service[0].metrics_mapping.latency.latency_unit: latency_unit belongs in [service[0].metrics_mapping] itself",
+        ":14: service[0].error_rate_unit: contradicts service[0].metrics_mapping.error_rate_unit: keep one of the two",
+        ":16: service[0].metrics_mapping.root: \"result.*\" holds '*': a path is plain field names",
+        ":19: service[0].metrics_mapping.latency.p95: an empty path",
+        ":20: service[0].metrics_mapping.latency.p 99: \"p 99\" is the stat label: use letters, digits and _",
+        ":21: service[0].metrics_mapping.latency.latency_unit: latency_unit belongs in [service[0].metrics_mapping] itself",
     ] {
         assert!(e.contains(want), "missing {want:?} in\n{e}");
     }
@@ -190,9 +199,9 @@ fn bad_logs_mappings_name_the_place_and_the_fix() {
     for want in [
         ":5: defaults.logs_mapping.entries: \"items[0]\" holds '[': a path is plain field names (letters, digits, _ and -) joined by dots; no wildcards, indexes or spaces",
         ":6: defaults.logs_mapping.timestamp: \"meta.ts.\" has an empty segment",
-        ":13: service[0].logs_mapping.next: \"cursor next\" holds ' '",
-        ":14: service[0].logs_mapping.next_param: \"cursor&x=1\" is a query parameter name",
-        ":15: service[0].logs_mapping.sectoin: unknown key",
+        ":14: service[0].logs_mapping.next: \"cursor next\" holds ' '",
+        ":15: service[0].logs_mapping.next_param: \"cursor&x=1\" is a query parameter name",
+        ":16: service[0].logs_mapping.sectoin: unknown key",
     ] {
         assert!(e.contains(want), "missing {want:?} in\n{e}");
     }

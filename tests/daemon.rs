@@ -56,6 +56,7 @@ logs_schedule = "*/2 * * * * *"
 [[service]]
 name = "product_recommendations"
 parent_segment_id = "394649"
+api = "cdp"
 service_id = "1234"
   [[service.probe]]
   name = "vip"

@@ -28,8 +28,13 @@ const METRICS_MAPPING: &str = r#"
 "#;
 
 fn service_toml(extra: &str) -> String {
+    service_toml_with("", extra)
+}
+
+/// `defaults_extra` goes after `[defaults]`, `extra` into the `[[service]]`.
+fn service_toml_with(defaults_extra: &str, extra: &str) -> String {
     format!(
-        "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n\n[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nservice_id = \"1234\"\n{extra}\n"
+        "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n{defaults_extra}\n\n[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nservice_id = \"1234\"\napi = \"cdp\"\n{extra}\n"
     )
 }
 
@@ -231,4 +236,77 @@ async fn probe_poller_logs_prints_entries_and_the_next_page() {
         Some(2),
         "one of --probe and --poller is required:\n{out}"
     );
+}
+
+/// The simulator's alternative logs shape (`{"items": [...], "cursor": {"next": ...}}`, the
+/// next page asked with `?cursor=`), read through the brief's mapping.
+const ALT_LOGS_MAPPING: &str = r#"
+  [service.logs_mapping]
+  entries = "items"
+  user = "uid"
+  section = "segment"
+  timestamp = "ts"
+  status = "http_status"
+  id = "request_id"
+  next = "cursor.next"
+  next_param = "cursor"
+"#;
+
+#[tokio::test]
+async fn the_alt_logs_shape_is_followed_by_its_cursor() {
+    let sim = sim(scenario(r#"{"log_rate": 20, "logs_shape": "alt"}"#)).await;
+    // 300 s of history at 20/s = 6000 entries; pages of 1000, at most 3 of them.
+    let body = service_toml_with(
+        "[defaults.logs]\nlimit = 1000\nmax_pages = 3",
+        ALT_LOGS_MAPPING,
+    );
+    let cfg = config(&sim, "", &body);
+    let app = app(cfg.clone());
+    let out = app.run_logs(&cfg.services[0], "1234").await.unwrap();
+    assert_eq!(out.reason, None, "{}", out.message);
+    // Without the cursor the simulator would answer the first page again, and the poller stops
+    // at a repeated next value: 1000 entries. 3000 means pages 2 and 3 were asked by cursor.
+    assert!(
+        out.message.contains("3000 new entries from 3 page(s)"),
+        "{}",
+        out.message
+    );
+    assert_eq!(sim.state.count("logs"), 3);
+    let t = metrics(&app);
+    assert_eq!(
+        value(
+            &t,
+            "td_pz_api_requests_total",
+            &[("endpoint", "logs"), ("code", "200")]
+        ),
+        Some(3.0)
+    );
+    let counted: f64 = td_pz_exporter::sim::SECTION_MIX
+        .iter()
+        .map(|(s, _)| value(&t, "td_pz_log_entries_total", &[("section", s)]).unwrap_or(0.0))
+        .sum();
+    assert_eq!(
+        counted, 3000.0,
+        "every entry has one of the simulator's sections\n{t}"
+    );
+    assert_eq!(
+        value(&t, "td_pz_log_entries_total", &[("section", "__unknown__")]),
+        None
+    );
+    let target = td_pz_exporter::history::target_id(
+        td_pz_exporter::metrics::Poller::Logs,
+        "394649",
+        "product_recommendations",
+        None,
+    );
+    let ex = app.history.get(&target).and_then(|t| t.last_exchange);
+    let url = ex.map(|e| e.request.url).unwrap_or_default();
+    assert!(
+        url.contains("cursor=s2000"),
+        "the third page asked by cursor: {url}"
+    );
+
+    // The next poll starts from the newest entry seen (less the overlap): nothing counted twice.
+    let out = app.run_logs(&cfg.services[0], "1234").await.unwrap();
+    assert_eq!(out.reason, None, "{}", out.message);
 }

@@ -13,7 +13,7 @@ use td_pz_exporter::sim::Simulator;
 
 fn service(extra: &str) -> String {
     format!(
-        "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n\n[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nservice_id = \"1234\"\n{extra}\n"
+        "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n\n[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nservice_id = \"1234\"\napi = \"cdp\"\n{extra}\n"
     )
 }
 

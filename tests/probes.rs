@@ -14,6 +14,7 @@ fn cdp_service(max_latency: &str) -> String {
 [[service]]
 name = "product_recommendations"
 parent_segment_id = "394649"
+api = "cdp"
   [[service.probe]]
   name = "vip"
   user_id = "vip_user_001"
@@ -346,8 +347,9 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         "127.0.0.1:0",
         td_pz_exporter::sim::SimConfig {
             api_key: KEY.into(),
-            p13n_token: Some("1/2/another_token_entirely_000000".into()),
+            p13n_token: Some("1/2/ffffffffffffffffffffffffffffffff".into()),
             scenario: Default::default(),
+            record: None,
         },
     )
     .await
@@ -358,7 +360,8 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
         .run_probe(&cfg.services[0], &cfg.services[0].probes[0])
         .await
         .unwrap();
-    assert_eq!(out.reason, Some(Reason::BadRequest));
+    // 3001 "RT token is not in configuration" (the reason main's 7cd82f6 gives it).
+    assert_eq!(out.reason, Some(Reason::TokenRejected));
     assert!(out.message.contains("TD code 3001"), "{}", out.message);
 }
 
@@ -389,7 +392,7 @@ async fn retry_after_pauses_the_service() {
 #[tokio::test]
 async fn the_budget_holds_with_20_probes() {
     let sim = sim(scenario("{}")).await;
-    let mut body = String::from("[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\nmax_requests_per_second = 5\n");
+    let mut body = String::from("[[service]]\nname = \"product_recommendations\"\nparent_segment_id = \"394649\"\napi = \"cdp\"\nmax_requests_per_second = 5\n");
     for i in 0..20 {
         body.push_str(&format!(
             "  [[service.probe]]\n  name = \"p{i}\"\n  user_id = \"vip_{i}\"\n  schedule = \"* * * * * *\"\n"

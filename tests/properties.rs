@@ -173,7 +173,10 @@ fn parse_everything(body: &[u8]) {
     let _ = p13n::parse_personalization(body, Some("vip"));
     let _ = mgmt::parse_metrics(body);
     let _ = mgmt::parse_logs(body);
-    let _ = mgmt::parse_discovery(body);
+    let _ = td_pz_exporter::td::discovery::parse(
+        body,
+        "/audiences/1/realtime_personalization_services",
+    );
 }
 
 // -- parsers never panic --------------------------------------------------------------------

@@ -49,6 +49,7 @@ probe_schedule = "* * * * * *"
 [[service]]
 name = "product_recommendations"
 parent_segment_id = "394649"
+api = "cdp"
   [[service.probe]]
   name = "vip"
   user_id = "vip_user_001"
@@ -57,6 +58,7 @@ parent_segment_id = "394649"
 [[service]]
 name = "healthy_neighbour"
 parent_segment_id = "394649"
+api = "cdp"
   [[service.probe]]
   name = "vip"
   user_id = "vip_user_001"

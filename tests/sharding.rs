@@ -17,7 +17,7 @@ async fn three_shards_cover_300_services_exactly_once() {
     let mut body = String::from("[defaults]\nprobe_schedule = \"*/2 * * * * *\"\n");
     for i in 0..300 {
         body.push_str(&format!(
-            "[[service]]\nname = \"svc_{i:03}\"\nparent_segment_id = \"394649\"\n  [[service.probe]]\n  name = \"vip\"\n  user_id = \"vip_user_001\"\n"
+            "[[service]]\nname = \"svc_{i:03}\"\nparent_segment_id = \"394649\"\napi = \"cdp\"\n  [[service.probe]]\n  name = \"vip\"\n  user_id = \"vip_user_001\"\n"
         ));
     }
     let cfg = config(&sim, "", &body);

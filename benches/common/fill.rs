@@ -16,6 +16,7 @@ pub fn fill_service(m: &Metrics, i: usize) {
         server_processing: Some(Duration::from_millis(30)),
         section: Some("premium_users".into()),
         section_match: Some(true),
+        td_code: None,
         checks: vec![],
         message: String::new(),
     };

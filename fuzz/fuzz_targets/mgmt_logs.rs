@@ -1,5 +1,5 @@
 //! The management logs endpoint (and discovery, which shares its paged shape): arbitrary bytes
-//! into `mgmt::parse_logs` and `mgmt::parse_discovery`, then the parsed entries into a fresh
+//! into `mgmt::parse_logs` and `discovery::parse`, then the parsed entries into a fresh
 //! `LogState`. Never panics; every entry of a first poll counts once, the section shares sum to
 //! 1 when there are any, and ingesting the same answer again adds nothing.
 #![no_main]
@@ -9,7 +9,9 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use td_pz_exporter::poll::logs::{LogState, SectionCap};
-use td_pz_exporter::td::mgmt::{parse_discovery, parse_logs, parse_timestamp};
+use td_pz_exporter::td::discovery;
+use td_pz_exporter::td::mgmt::{parse_logs, parse_timestamp};
+use td_pz_exporter::td::path::acceptable;
 
 const NOW: f64 = 1_707_820_200.0;
 
@@ -27,13 +29,17 @@ fn shares_sum_to_one(st: &mut LogState) {
 
 fuzz_target!(|data: &[u8]| {
     let v: Option<Value> = serde_json::from_slice(data).ok();
-    if let Ok(d) = parse_discovery(data) {
-        assert!(d.next_page.as_deref() != Some(""));
+    if let Ok(d) = discovery::parse(data, "/audiences/1/realtime_personalization_services") {
+        assert!(d.next_after.as_deref() != Some(""));
         let n = v
             .as_ref()
             .and_then(|v| v["data"].as_array())
             .map_or(0, Vec::len);
-        assert!(d.services.len() <= n);
+        assert_eq!(d.services.len() + d.refused, n);
+        // Nothing that could move a request reaches a path.
+        for s in &d.services {
+            assert!(acceptable(&s.id).is_ok() && acceptable(&s.name).is_ok(), "{s:?}");
+        }
     }
     let page = match parse_logs(data) {
         Ok(p) => p,

@@ -24,7 +24,7 @@ STACK_PIDS=()
 STACK_NAMES=()
 # The simulator checks these like a real key and token; they are test values, not secrets.
 STACK_API_KEY="1/e2e00000000000000000000000000000000000000"
-STACK_P13N_TOKEN="1/2/e2e0123456789abcdef0123456789ab"
+STACK_P13N_TOKEN="1/2/e2e0123456789abcdef0123456789abc"
 
 stack_log() { echo "[stack $(date +%H:%M:%S)] $*" >&2; }
 

@@ -27,6 +27,8 @@ pub(super) struct RawTd {
     pub(super) site: Option<String>,
     pub(super) api_key_env: Option<String>,
     pub(super) api_key_file: Option<PathBuf>,
+    pub(super) p13n_api_key_env: Option<String>,
+    pub(super) p13n_api_key_file: Option<PathBuf>,
     pub(super) personalization_url: Option<String>,
     pub(super) p13n_url: Option<String>,
     pub(super) cdp_api_url: Option<String>,
@@ -49,6 +51,7 @@ pub(super) struct RawDefaults {
     pub(super) section_share_window: Option<Duration>,
     #[serde(default)]
     pub(super) logs: RawLogsRequest,
+    pub(super) synthetic_marker: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub(super) metrics_mapping: RawMetricsMapping,
     #[serde(default)]
@@ -80,6 +83,9 @@ pub(super) struct RawService {
     pub(super) token_env: Option<String>,
     pub(super) token_file: Option<PathBuf>,
     pub(super) user_key: Option<String>,
+    pub(super) public: Option<bool>,
+    pub(super) origin: Option<String>,
+    pub(super) synthetic_marker: Option<serde_json::Map<String, serde_json::Value>>,
     pub(super) error_rate_unit: Option<ErrorRateUnit>,
     pub(super) metrics_schedule: Option<String>,
     pub(super) logs_schedule: Option<String>,
@@ -115,6 +121,9 @@ pub(super) struct RawParentSegment {
     pub(super) schedule: Option<String>,
     pub(super) error_rate_unit: Option<ErrorRateUnit>,
     pub(super) max_sections: Option<usize>,
+    pub(super) page_size: Option<u32>,
+    #[serde(default)]
+    pub(super) ignore: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -14,10 +14,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
-    /// The seed document's shape: `POST <site>.cdp.treasuredata.com/audiences/<ps>/personalization/<name>`.
-    #[default]
+    /// The source design's shape (in no TD document): `POST
+    /// <site>.cdp.treasuredata.com/audiences/<ps>/personalization/<name>`.
     Cdp,
-    /// TD's published RT 2.0 API: `POST <site>.p13n.in.treasuredata.com/<database>/<table>`.
+    /// TD's published RT 2.0 API (the default): `POST <site>.p13n.in.treasuredata.com/<database>/<table>`.
+    #[default]
     P13n,
 }
 
@@ -61,6 +62,8 @@ pub struct Config {
 pub struct TdSettings {
     pub site: String,
     pub api_key: Secret,
+    /// The key p13n requests send (a write-only key is enough); `None`: [`TdSettings::api_key`].
+    pub p13n_api_key: Option<Secret>,
     pub personalization_url: String,
     pub p13n_url: Option<String>,
     pub cdp_api_url: String,
@@ -78,6 +81,8 @@ pub struct Defaults {
     pub discovery_schedule: CronSchedule,
     pub section_share_window: Duration,
     pub logs: LogsRequest,
+    /// Fields added to every p13n event so probe rows can be told apart in TD's table.
+    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
     pub metrics_mapping: MetricsMapping,
     pub logs_mapping: LogsMapping,
 }
@@ -106,6 +111,12 @@ pub struct Service {
     pub table: String,
     pub token: Option<Secret>,
     pub user_key: String,
+    /// p13n: post to `/public/<database>/<table>`, the browser path of td-js-sdk.
+    pub public: bool,
+    /// p13n: the `Origin` header (required on the `/public` path).
+    pub origin: Option<String>,
+    /// p13n: fields added to every event (from `[defaults]` unless the service sets its own).
+    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
     pub error_rate_unit: ErrorRateUnit,
     pub metrics_schedule: CronSchedule,
     pub logs_schedule: CronSchedule,
@@ -136,11 +147,22 @@ pub struct ParentSegment {
     pub schedule: CronSchedule,
     pub error_rate_unit: ErrorRateUnit,
     pub max_sections: usize,
+    /// Discovery's `page[size]` (TD: default 100, at most 1000).
+    pub page_size: u32,
+    /// Discovered service names left out of the inventory's "not covered" list.
+    pub ignore: Vec<String>,
 }
 
 impl Service {
     /// `parent_segment/pz_service`: the identity used for sharding and state.
     pub fn key(&self) -> String {
         format!("{}/{}", self.parent_segment, self.name)
+    }
+}
+
+impl TdSettings {
+    /// The key a p13n request sends: the p13n key where one is set, else the CDP API key.
+    pub fn p13n_key(&self) -> &Secret {
+        self.p13n_api_key.as_ref().unwrap_or(&self.api_key)
     }
 }

@@ -26,7 +26,64 @@ impl Validator<'_> {
                 String::new()
             }
         };
-        let flavor = s.api.unwrap_or_default();
+        let cdp_shape = s.api.is_none()
+            && s.database.is_none()
+            && s.table.is_none()
+            && s.parent_segment_id.is_some();
+        // One clear problem for the cdp shape, not the p13n API's missing fields as well.
+        let flavor = if cdp_shape {
+            Flavor::Cdp
+        } else {
+            s.api.unwrap_or_default()
+        };
+        if cdp_shape {
+            self.problem(
+                at,
+                "this service has the cdp shape (parent_segment_id, no database/table) but no api: \
+                 add api = \"cdp\" (the source design's endpoint, not in TD's published API), or \
+                 database, table and token_env for TD's p13n API, the default",
+            );
+        }
+        for (field, value) in [
+            ("name", Some(&name)),
+            ("parent_segment_id", s.parent_segment_id.as_ref()),
+            ("service_id", s.service_id.as_ref()),
+        ] {
+            let Some(v) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            if let Err(why) = crate::td::path::acceptable(v) {
+                self.problem(
+                    &format!("{at}.{field}"),
+                    format!("{v:?} {why}: it goes into request paths"),
+                );
+            }
+        }
+        let public = s.public.unwrap_or(false);
+        let origin = s
+            .origin
+            .as_deref()
+            .map(|o| o.trim_end_matches('/').to_string());
+        if let Some(o) = &origin {
+            if !valid_origin(o) {
+                self.problem(
+                    &format!("{at}.origin"),
+                    format!("{o:?} is not an origin: write scheme://host[:port], e.g. \"https://www.example.com\""),
+                );
+            }
+        }
+        if flavor == Flavor::Cdp && (s.public.is_some() || origin.is_some()) {
+            self.problem(
+                at,
+                "public and origin are p13n settings: remove them from a cdp service",
+            );
+        }
+        if public && origin.is_none() {
+            self.problem(
+                &format!("{at}.origin"),
+                "the /public path needs an Origin (TD answers 3007 without one): set origin = \"https://...\"",
+            );
+        }
         if flavor == Flavor::Cdp && s.parent_segment_id.is_none() {
             self.problem(
                 at,
@@ -175,6 +232,11 @@ impl Validator<'_> {
             table,
             token,
             user_key: s.user_key.unwrap_or_else(|| "td_client_id".into()),
+            public,
+            origin,
+            synthetic_marker: s
+                .synthetic_marker
+                .unwrap_or_else(|| defaults.synthetic_marker.clone()),
             error_rate_unit: metrics_mapping.error_rate_unit,
             metrics_schedule,
             logs_schedule,
@@ -223,4 +285,12 @@ fn valid_label_value(s: &str) -> bool {
         && s.len() <= 128
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `scheme://host[:port]` and nothing more, as an `Origin` header carries it.
+fn valid_origin(o: &str) -> bool {
+    match url::Url::parse(o) {
+        Ok(u) => matches!(u.scheme(), "https" | "http") && u.origin().ascii_serialization() == o,
+        Err(_) => false,
+    }
 }

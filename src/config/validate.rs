@@ -259,7 +259,7 @@ impl Validator<'_> {
         if hosts.is_none() {
             self.problem(
                 "td.site",
-                format!("unknown site {site:?}: use us01, jp01, eu01, ap02 or ap03, or set the *_url overrides"),
+                format!("unknown site {site:?}: use us01, eu01, ap01 (or jp01: Tokyo), ap02 or ap03, or set the *_url overrides"),
             );
         }
         let allow = td.allow_insecure_http;
@@ -278,6 +278,13 @@ impl Validator<'_> {
                 env,
             )
         };
+        let p13n_api_key = self.secret(
+            "td",
+            "p13n_api_key",
+            td.p13n_api_key_env.as_deref(),
+            td.p13n_api_key_file.as_deref(),
+            env,
+        );
         let pick = |over: &Option<String>, derived: Option<String>| over.clone().or(derived);
         let personalization_url = pick(
             &td.personalization_url,
@@ -328,6 +335,9 @@ impl Validator<'_> {
                 max_pages: d.logs.max_pages.unwrap_or(10).max(1),
                 overlap: d.logs.overlap.unwrap_or(Duration::from_secs(60)),
             },
+            synthetic_marker: d.synthetic_marker.clone().unwrap_or_else(|| {
+                serde_json::Map::from_iter([("td_synthetic".to_string(), "1".into())])
+            }),
             metrics_mapping: MetricsMapping::default(),
             logs_mapping: LogsMapping::builtin(d.logs.page_param.as_deref().unwrap_or("page")),
         };
@@ -378,8 +388,20 @@ impl Validator<'_> {
                 p.schedule.as_deref(),
                 &defaults.discovery_schedule,
             );
+            if let Err(why) = crate::td::path::acceptable(&id) {
+                self.problem(&format!("{at}.id"), format!("{id:?} {why}"));
+            }
+            let page_size = p.page_size.unwrap_or(100);
+            if !(1..=1000).contains(&page_size) {
+                self.problem(
+                    &format!("{at}.page_size"),
+                    "TD pages discovery with page[size] from 1 to 1000 (default 100)",
+                );
+            }
             parent_segments.push(ParentSegment {
                 id,
+                page_size: page_size.clamp(1, 1000),
+                ignore: p.ignore,
                 discover: p.discover,
                 schedule,
                 error_rate_unit: p
@@ -408,6 +430,7 @@ impl Validator<'_> {
             td: TdSettings {
                 site,
                 api_key: api_key.unwrap_or_default(),
+                p13n_api_key,
                 personalization_url,
                 p13n_url,
                 cdp_api_url,

@@ -7,6 +7,8 @@
 //! window leaves no stale series. The exporter's own few series (scheduler, configuration,
 //! process, HTTP) use the `prometheus` crate's registry.
 
+mod inventory;
+mod labels;
 mod store;
 mod text;
 
@@ -27,74 +29,7 @@ use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
 use crate::outcome::ProbeOutcome;
 use crate::reason::Reason;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Poller {
-    Probe,
-    Metrics,
-    Logs,
-    Discovery,
-}
-
-impl Poller {
-    pub const ALL: [Poller; 4] = [
-        Poller::Probe,
-        Poller::Metrics,
-        Poller::Logs,
-        Poller::Discovery,
-    ];
-
-    pub fn as_label(&self) -> &'static str {
-        match self {
-            Poller::Probe => "probe",
-            Poller::Metrics => "metrics",
-            Poller::Logs => "logs",
-            Poller::Discovery => "discovery",
-        }
-    }
-}
-
-/// Which TD endpoint a request went to (`td_pz_api_requests_total{endpoint}`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    Personalize,
-    PersonalizeTest,
-    P13n,
-    Metrics,
-    Logs,
-    Discovery,
-}
-
-impl Endpoint {
-    pub fn as_label(&self) -> &'static str {
-        match self {
-            Endpoint::Personalize => "personalize",
-            Endpoint::PersonalizeTest => "personalize_test",
-            Endpoint::P13n => "p13n",
-            Endpoint::Metrics => "metrics",
-            Endpoint::Logs => "logs",
-            Endpoint::Discovery => "discovery",
-        }
-    }
-}
-
-/// Why the exporter's own HTTP server refused a request.
-#[derive(Clone, Copy, Debug)]
-pub enum BadRequest {
-    Method,
-    NotFound,
-    Unauthorized,
-}
-
-impl BadRequest {
-    fn as_label(&self) -> &'static str {
-        match self {
-            BadRequest::Method => "method",
-            BadRequest::NotFound => "not_found",
-            BadRequest::Unauthorized => "unauthorized",
-        }
-    }
-}
+pub use labels::{BadRequest, Endpoint, Poller};
 
 pub const OTHER_SECTION: &str = "__other__";
 
@@ -116,6 +51,7 @@ pub struct Metrics {
     jobs: Gauge,
     runs_in_flight: Gauge,
     bad_requests: IntCounterVec,
+    pub inventory: inventory::Inventory,
 }
 
 impl Default for Metrics {
@@ -184,6 +120,7 @@ impl Metrics {
                 r.register(Box::new(c.clone())).expect("unique metric");
                 c
             },
+            inventory: inventory::Inventory::register(&r),
             services: Store::default(),
             last_render: AtomicUsize::new(0),
             registry: r.clone(),

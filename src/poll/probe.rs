@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
             ctx.td.p13n_url.as_deref().unwrap_or_default(),
             svc,
             probe,
-            &ctx.td.api_key,
+            ctx.td.p13n_key(),
         ),
     };
     let budget = ctx.budgets.get(&sref.key(), sref.budget_rps);
@@ -59,6 +59,7 @@ pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
         server_processing: None,
         section: None,
         section_match: None,
+        td_code: None,
         checks: Vec::new(),
         message: String::new(),
     };
@@ -71,7 +72,16 @@ pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
     };
     out.status = Some(resp.status);
     out.duration = Some(sent.exchange.timings.total);
-    if let Some(reason) = Reason::from_status(resp.status) {
+    if let Some(by_status) = Reason::from_status(resp.status) {
+        // TD's p13n API says why in a documented code; the status alone says much less.
+        out.td_code = match svc.flavor {
+            Flavor::P13n => p13n::td_code(&resp.body),
+            Flavor::Cdp => None,
+        };
+        let reason = out
+            .td_code
+            .and_then(Reason::from_td_code)
+            .unwrap_or(by_status);
         let detail = error_detail(&resp.body)
             .map(|d| format!("HTTP {}: {d}", resp.status))
             .unwrap_or_else(|| format!("HTTP {}", resp.status));

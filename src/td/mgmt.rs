@@ -1,15 +1,11 @@
-//! The CDP management API: a service's metrics and logs, and the list of a parent segment's
-//! real-time personalization services (discovery).
+//! A service's metrics and logs endpoints: from the source design only, in no TD document
+//! (discovery, which TD does publish, is [`super::discovery`]).
 //!
 //! `GET <cdp_api>/audiences/<ps>/personalization_services/<id>/metrics|logs` (the seed's shape;
 //! every field but `error_rate` unknown: the answers are read in [`super::metrics_answer`] and
-//! [`super::logs_answer`] through the configured mapping) and
-//! `GET <cdp_api>/audiences/<ps>/realtime_personalization_services` (paged: `data[]`,
-//! `pagination.nextPage`).
+//! [`super::logs_answer`] through the configured mapping).
 
-use serde_json::Value;
-
-use super::{json, path, ParseError, TdRequest};
+use super::{path, ParseError, TdRequest};
 use crate::config::{LogsMapping, MetricsMapping};
 use crate::metrics::Endpoint;
 use crate::secret::Secret;
@@ -40,17 +36,6 @@ pub fn logs_request(
     TdRequest::get(Endpoint::Logs, url).td1(key)
 }
 
-pub fn discovery_request(cdp_api: &str, ps: &str, page: Option<&str>, key: &Secret) -> TdRequest {
-    let mut url = path::join(
-        cdp_api,
-        &["audiences", ps, "realtime_personalization_services"],
-    );
-    if let Some(p) = page {
-        append_query(&mut url, &[("page".into(), p.into())]);
-    }
-    TdRequest::get(Endpoint::Discovery, url).td1(key)
-}
-
 fn append_query(url: &mut String, query: &[(String, String)]) {
     let mut first = !url.contains('?');
     for (k, v) in query.iter().filter(|(k, _)| !k.is_empty()) {
@@ -77,55 +62,6 @@ pub fn parse_metrics(body: &[u8]) -> Result<ServiceMetrics, ParseError> {
 /// configured one).
 pub fn parse_logs(body: &[u8]) -> Result<LogsPage, ParseError> {
     super::logs_answer::parse_logs(body, &LogsMapping::builtin("page"))
-}
-
-// -- discovery ----------------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FoundService {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DiscoveryPage {
-    pub services: Vec<FoundService>,
-    pub next_page: Option<String>,
-}
-
-pub fn parse_discovery(body: &[u8]) -> Result<DiscoveryPage, ParseError> {
-    let v = json(body)?;
-    let data = v
-        .get("data")
-        .and_then(|d| d.as_array())
-        .ok_or_else(|| ParseError("the response has no \"data\" array".into()))?;
-    let mut page = DiscoveryPage::default();
-    for item in data {
-        // JSON:API style puts fields under "attributes".
-        let attrs = item.get("attributes").unwrap_or(item);
-        let id = item.get("id").or_else(|| attrs.get("id"));
-        let id = match id {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => continue,
-        };
-        let Some(name) = attrs.get("name").and_then(|n| n.as_str()) else {
-            continue;
-        };
-        page.services.push(FoundService {
-            id,
-            name: name.to_string(),
-        });
-    }
-    page.next_page = match v
-        .get("pagination")
-        .and_then(|p| p.get("nextPage").or_else(|| p.get("next_page")))
-    {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    Ok(page)
 }
 
 #[cfg(test)]
@@ -190,22 +126,6 @@ mod tests {
             Some(1707820200.123)
         );
         assert_eq!(parse_timestamp(&serde_json::json!("yesterday")), None);
-    }
-
-    #[test]
-    fn discovery_pages() {
-        let p = parse_discovery(br#"{"data":[{"id":"7","name":"a"},{"id":8,"attributes":{"name":"b"}},{"name":"no id"}],
-            "pagination":{"nextPage":"2"}}"#)
-        .unwrap();
-        assert_eq!(p.services.len(), 2);
-        assert_eq!(
-            p.services[1],
-            FoundService {
-                id: "8".into(),
-                name: "b".into()
-            }
-        );
-        assert_eq!(p.next_page.as_deref(), Some("2"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`metrics_answer`] and [`logs_answer`] through the configured mapping).
 
 pub mod cdp;
+pub mod discovery;
 pub mod logs_answer;
 pub mod metrics_answer;
 pub mod mgmt;
@@ -194,6 +195,7 @@ impl TdClient {
     /// The client for a configuration: its timeout, body cap, and every secret to scrub.
     pub fn for_config(cfg: &crate::config::Config) -> Result<Self, ClientError> {
         let mut secrets = vec![cfg.td.api_key.clone()];
+        secrets.extend(cfg.td.p13n_api_key.clone());
         secrets.extend(cfg.services.iter().filter_map(|s| s.token.clone()));
         TdClient::new(cfg.td.timeout, cfg.td.max_response_bytes, secrets)
     }

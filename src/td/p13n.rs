@@ -1,8 +1,11 @@
-//! Flavor `p13n`: TD's published RT 2.0 Personalization API.
+//! Flavor `p13n`: TD's published RT 2.0 Personalization API (p13n-api.yml, td-js-sdk ≥ 4.3).
 //!
-//! `POST <p13n_url>/<database>/<table>` with `Authorization: TD1 <key>`, `WP13n-Token: <token>`
-//! and `Content-Type: application/vnd.treasuredata.v1+json`; the body is an event whose
-//! `user_key` field carries the probe's user id. The answer is `{"offers": {"<name>":
+//! `POST <p13n_url>/<database>/<table>` (or `/public/<database>/<table>`, td-js-sdk's browser path,
+//! with an `Origin`) with `Authorization: TD1 <key>`, `WP13n-Token: <token>`,
+//! `Content-Type` and `Accept: application/vnd.treasuredata.v1+json`; the body is an event with
+//! `time`, a fresh `uuid`, the service's synthetic marker and the probe's context, whose
+//! `user_key` field carries the probe's user id. TD ingests the event into the table: a probe
+//! writes a row. The answer is `{"offers": {"<name>":
 //! {"attributes": {...}, "batch_segments": ...}}}`: each offer key is a section the user
 //! qualified for. Errors come as `{code, message}`.
 
@@ -16,16 +19,21 @@ use crate::secret::Secret;
 
 pub const CONTENT_TYPE: &str = "application/vnd.treasuredata.v1+json";
 
-/// `<p13n_url>/<database>/<table>`, each segment percent-encoded.
+/// `<p13n_url>[/public]/<database>/<table>`, each segment percent-encoded.
 pub fn url(base: &str, svc: &Service) -> String {
-    super::path::join(base, &[&svc.database, &svc.table])
+    if svc.public {
+        super::path::join(base, &["public", &svc.database, &svc.table])
+    } else {
+        super::path::join(base, &[&svc.database, &svc.table])
+    }
 }
 
 /// The event TD ingests: the probe's context, its user id under `user_key`, and the two fields
 /// TD's event schema requires (p13n-api.yml `components.schemas.event`): `time`, in seconds
 /// since the epoch, and a fresh `uuid` for each event.
 pub fn event(svc: &Service, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
-    let mut event = probe.context.clone();
+    let mut event = svc.synthetic_marker.clone();
+    event.extend(probe.context.clone());
     event.insert(svc.user_key.clone(), Value::String(probe.user_id.clone()));
     event.insert("time".into(), Value::from(now_secs));
     event.insert("uuid".into(), Value::String(uuid.to_string()));
@@ -44,18 +52,31 @@ pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secre
     if let Some(token) = &svc.token {
         req = req.secret_header("WP13n-Token", token);
     }
+    if let Some(origin) = &svc.origin {
+        req = req.header("Origin", origin);
+    }
     req
 }
 
 /// `expected` picks the section to report when the user qualified for several offers.
+///
+/// An answer with no offers is a valid answer with no section: TD documents "204 Successful
+/// Ingestion" (an empty body), and td-js-sdk reads the answer as text before JSON, so an empty
+/// body and `{}` are tolerated there too.
 pub fn parse_personalization(
     body: &[u8],
     expected: Option<&str>,
 ) -> Result<Personalization, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Personalization::default());
+    }
     let v = json(body)?;
     let obj = v
         .as_object()
         .ok_or_else(|| ParseError("the body is JSON but not an object".into()))?;
+    if obj.is_empty() {
+        return Ok(Personalization::default());
+    }
     let offers = match obj.get("offers") {
         Some(Value::Object(o)) => o,
         Some(other) => {
@@ -82,6 +103,12 @@ pub fn parse_personalization(
     Ok(p)
 }
 
+/// The `code` of TD's error body, when the body is one (an integer `code`).
+pub fn td_code(body: &[u8]) -> Option<i64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("code")?.as_i64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +132,7 @@ mod tests {
         assert_eq!(e["uuid"], "5505c764-00fc-469b-8eef-f85a0fc85794");
         assert_eq!(e["td_client_id"], "u1");
         assert_eq!(e["page_url"], "/cart");
+        assert_eq!(e["td_synthetic"], "1", "the default synthetic marker");
         let key = Secret::new("1/abc");
         let (a, b) = (
             personalize_request("https://h", svc, probe, &key),
@@ -140,6 +168,31 @@ mod tests {
     fn empty_offers_is_valid_with_no_section() {
         let p = parse_personalization(br#"{"offers":{}}"#, None).unwrap();
         assert_eq!(p.section, None);
+    }
+
+    #[test]
+    fn no_offers_is_an_answer_with_no_section() {
+        for body in [&b""[..], b"  \n", b"{}", br#"{"offers":{}}"#] {
+            let p = parse_personalization(body, Some("vip")).unwrap();
+            assert_eq!(
+                p,
+                Personalization::default(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// TD's error body: `{"code": <int>, "message": ...}`.
+    #[test]
+    fn td_codes_are_read_from_error_bodies() {
+        assert_eq!(
+            td_code(br#"{"code": 3005, "message": "Request origin not in IP whitelist"}"#),
+            Some(3005)
+        );
+        assert_eq!(td_code(br#"{"code": "3004"}"#), None);
+        assert_eq!(td_code(b"<html>"), None);
+        assert_eq!(td_code(br#"{"code": 30.5}"#), None);
     }
 
     #[test]

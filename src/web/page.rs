@@ -181,7 +181,35 @@ pub fn index(state: &WebState) -> String {
         );
     }
     b.push_str("</tbody></table>");
+    b.push_str(&inventory(state));
     shell(state, "Status", &b)
+}
+
+/// Services TD lists that no configured service covers, per discovering parent segment.
+fn inventory(state: &WebState) -> String {
+    let inv = state.app.inventory();
+    if inv.is_empty() {
+        return String::new();
+    }
+    let mut b = String::from(
+        "<h2>Discovered in TD</h2><table id=inventory><thead><tr><th>Parent segment</th><th>Covered</th>\
+         <th>Not covered by any configured service</th><th>Ignored</th><th>Refused</th></tr></thead><tbody>",
+    );
+    for (ps, c) in &inv {
+        let names: Vec<String> = c.not_covered.iter().map(|n| esc(n)).collect();
+        let _ = write!(
+            b,
+            "<tr class=\"{cls}\"><td>{ps}</td><td>{cov}</td><td>{nc}</td><td>{ign}</td><td>{refused}</td></tr>",
+            cls = if names.is_empty() { "" } else { "fail" },
+            ps = esc(ps),
+            cov = c.covered.len(),
+            nc = if names.is_empty() { "none".to_string() } else { format!("{}: {}", names.len(), names.join(", ")) },
+            ign = c.ignored.len(),
+            refused = c.refused,
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
 }
 
 fn exchange_html(title: &str, ex: &crate::outcome::Exchange) -> String {
@@ -247,9 +275,14 @@ pub fn target(state: &WebState, id: &str) -> Option<String> {
             esc(&last.message)
         );
         if let Some(r) = last.reason.and_then(crate::reason::Reason::from_label) {
+            let code = last
+                .td_code
+                .map(|c| format!("TD code {c} · "))
+                .unwrap_or_default();
             let _ = write!(
                 b,
-                "<p id=hint><b>Hint:</b> {} · <a href=\"{}#{}\">runbook</a></p>",
+                "<p id=hint><b>Hint:</b> {}{} · <a href=\"{}#{}\">runbook</a></p>",
+                esc(&code),
                 esc(r.hint()),
                 esc(&state.runbook_url),
                 r.runbook_anchor()
@@ -423,6 +456,7 @@ pub fn status_json(state: &WebState) -> Vec<u8> {
         "shard": state.app.shard().map(|s| s.to_string()),
         "jobs": state.app.job_count(),
         "targets": targets,
+        "discovered": state.app.inventory().into_iter().map(|(ps, c)| json!({"parent_segment": ps, "coverage": c})).collect::<Vec<_>>(),
     });
     serde_json::to_vec_pretty(&v).unwrap_or_default()
 }

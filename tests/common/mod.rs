@@ -10,7 +10,7 @@ use td_pz_exporter::config::Config;
 use td_pz_exporter::sim::{Scenario, SimConfig, Simulator};
 
 pub const KEY: &str = "1/TESTkey0123456789abcdefSECRET";
-pub const TOKEN: &str = "1/2/0123456789abcdef0123456789TOKEN";
+pub const TOKEN: &str = "1/2/0123456789abcdef0123456789abcdef";
 /// A schedule that does not fire during a test: runs are triggered by hand.
 pub const NEVER: &str = "0 0 0 1 1 * 2099";
 
@@ -21,6 +21,7 @@ pub async fn sim(scenario: Scenario) -> Simulator {
             api_key: KEY.into(),
             p13n_token: Some(TOKEN.into()),
             scenario,
+            record: None,
         },
     )
     .await
