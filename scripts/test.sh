@@ -47,6 +47,11 @@ summary() {
 stage "install dependencies" scripts/install-deps.sh
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy (warnings denied)" cargo clippy --release --all-targets --locked -- -D warnings
+# Every simulator of the suite (in-process, `simulate`, the demo) appends what it was asked and
+# answered here; the contract stage validates it against TD's OpenAPI documents.
+mkdir -p target/contract
+export TD_PZ_SIM_RECORD="$PWD/target/contract/exchanges.jsonl"
+: > "$TD_PZ_SIM_RECORD"
 stage "cargo test (unit and integration)" cargo test --release --locked
 # Fuzzing: about 30 s a target here (scripts/fuzz.sh alone defaults to 60 s), in the background.
 mkdir -p target
@@ -64,6 +69,7 @@ stage "dashboards" scripts/check-dashboards.sh
 stage "deployment files" scripts/check-deploy.sh
 stage "status page in headless Chromium" scripts/browser-test.sh
 stage "end to end: simulator, exporter, Prometheus, Alertmanager, webhook" scripts/e2e.sh
+stage "contract: requests and answers vs TD's OpenAPI (openapi-core), td-js-sdk vs /public" scripts/contract-test.sh "$TD_PZ_SIM_RECORD"
 stage "fuzzing (cargo fuzz, response and config parsers)" join_fuzz
 summary
 [ "$failed" = 0 ]

@@ -218,7 +218,8 @@ class Entry:
         m = self.match
         return (("endpoint" not in m or x["endpoint"] in m["endpoint"])
                 and ("fault" not in m or x["fault"] == m["fault"])
-                and ("status" not in m or x["status"] in m["status"]))
+                and ("status" not in m or x["status"] in m["status"])
+                and ("method" not in m or x["method"] in m["method"]))
 
 
 def load_allowlist(path=ALLOWLIST):

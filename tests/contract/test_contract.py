@@ -137,7 +137,8 @@ def test_the_valid_fixture_passes_with_exact_counts(contract):
     counts = {e.id: e.count for e in r.entries}
     assert counts == {"cdp-personalize": 1, "cdp-metrics": 0, "cdp-logs": 0, "p13n-public": 1,
                       "unknown-route": 0, "faulted-response": 1, "undeclared-refusal": 0,
-                      "refused-invalid-request": 1}
+                      "refused-invalid-request": 1, "undocumented-method": 0,
+                      "discovery-page-size-refusal": 0}
 
 
 # ---- each defect, caught -----------------------------------------------------------------------
