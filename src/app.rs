@@ -260,9 +260,15 @@ impl App {
         let (schedule, shape) = match poller {
             Poller::Logs => (
                 &svc.logs_schedule,
-                format!("{:?}{}", svc.sections, svc.max_sections),
+                format!(
+                    "{:?}{}{:?}",
+                    svc.sections, svc.max_sections, svc.logs_mapping
+                ),
             ),
-            _ => (&svc.metrics_schedule, format!("{:?}", svc.error_rate_unit)),
+            _ => (
+                &svc.metrics_schedule,
+                format!("{:?}{:?}", svc.error_rate_unit, svc.metrics_mapping),
+            ),
         };
         let fp = stable_hash(&format!("{id}{schedule:?}{shape}"));
         let me = self.me.clone();
@@ -357,7 +363,7 @@ impl App {
     pub async fn run_metrics(&self, s: &Service, service_id: &str) -> Option<PollOutcome> {
         let ctx = self.ctx()?;
         let sref = service_ref(s);
-        let (out, ex) = poll::metrics::run(&ctx, &sref, service_id, s.error_rate_unit).await;
+        let (out, ex) = poll::metrics::run(&ctx, &sref, service_id, &s.metrics_mapping).await;
         self.record_poll(Poller::Metrics, &sref, &out, ex);
         Some(out)
     }
@@ -367,7 +373,7 @@ impl App {
         let ctx = self.ctx()?;
         let sref = service_ref(s);
         let cap = SectionCap::new(s.sections.as_deref(), s.max_sections);
-        let (out, ex) = poll::logs::run(&ctx, &sref, service_id, cap).await;
+        let (out, ex) = poll::logs::run(&ctx, &sref, service_id, cap, &s.logs_mapping).await;
         self.record_poll(Poller::Logs, &sref, &out, ex);
         Some(out)
     }

@@ -91,12 +91,17 @@ pub enum Command {
         #[arg(long)]
         record: Option<PathBuf>,
     },
-    /// Run one probe from the configuration now and print what TD answered.
+    /// Run one probe from the configuration now and print what TD answered; or, with --poller,
+    /// fetch one metrics or logs answer and print the series or entries its mapping gives.
     Probe {
         #[arg(long)]
         service: String,
+        /// The probe to run (one of --probe and --poller).
+        #[arg(long, conflicts_with = "poller", required_unless_present = "poller")]
+        probe: Option<String>,
+        /// Fetch one answer of this poller and show what the service's mapping makes of it.
         #[arg(long)]
-        probe: String,
+        poller: Option<PollerKind>,
         #[arg(long, default_value = "text")]
         output: Output,
     },
@@ -114,6 +119,13 @@ pub enum LogLevel {
 pub enum LogFormat {
     Logfmt,
     Json,
+}
+
+/// The management poller `probe --poller` fetches an answer of.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollerKind {
+    Metrics,
+    Logs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use td_pz_exporter::run::{bind, serve_until_signal, Serving};
 use td_pz_exporter::shard::Shard;
 use td_pz_exporter::sim::{Scenario, SimConfig, Simulator};
 use td_pz_exporter::web::security::WebSecurity;
-use td_pz_exporter::{demo, logging, probe_cmd};
+use td_pz_exporter::{demo, logging, poller_cmd, probe_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -129,10 +129,17 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode, String> {
         Some(Command::Probe {
             service,
             probe,
+            poller,
             output,
         }) => {
             let cfg = Config::load(&cli.config_file).map_err(|e| e.to_string())?;
-            let (text, passed) = probe_cmd::run(&cfg, service, probe, *output).await?;
+            let (text, passed) = match (probe, poller) {
+                (Some(p), _) => probe_cmd::run(&cfg, service, p, *output).await?,
+                (None, Some(k)) => poller_cmd::run(&cfg, service, *k, *output).await?,
+                (None, None) => {
+                    return Err("probe needs --probe=NAME or --poller=metrics|logs".into())
+                }
+            };
             println!("{text}");
             Ok(if passed {
                 ExitCode::SUCCESS

@@ -1,4 +1,5 @@
-//! `probe`: runs one probe of the configuration now and prints what was sent and answered.
+//! `probe --probe=NAME`: runs one probe of the configuration now and prints what was sent and
+//! answered. [`render_exchange`] is shared with `probe --poller` ([`crate::poller_cmd`]).
 
 use std::fmt::Write;
 
@@ -65,6 +66,36 @@ pub fn render_text(
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "probe {service}/{probe} (api {api})\n");
+    render_exchange(&mut s, ex);
+    if let Some(sec) = &out.section {
+        let _ = writeln!(s, "section: {sec}");
+    }
+    if let Some(p) = out.server_processing {
+        let _ = writeln!(s, "server processing: {}", ms(Some(p)));
+    }
+    let _ = writeln!(s, "checks:");
+    for c in &out.checks {
+        let _ = writeln!(
+            s,
+            "  [{}] {}: {}",
+            if c.passed { "pass" } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    match out.reason {
+        None => {
+            let _ = writeln!(s, "result: PASS");
+        }
+        Some(r) => {
+            let _ = writeln!(s, "result: FAIL reason={} ({})", r.as_label(), r.hint());
+        }
+    }
+    s
+}
+
+/// The request (redacted), the answer's status, headers and start, and the timings.
+pub fn render_exchange(s: &mut String, ex: &Exchange) {
     let _ = writeln!(s, "> {} {}", ex.request.method, ex.request.url);
     for (k, v) in &ex.request.headers {
         let _ = writeln!(s, "> {k}: {v}");
@@ -102,29 +133,4 @@ pub fn render_text(
         ms(Some(t.total)),
         t.clock
     );
-    if let Some(sec) = &out.section {
-        let _ = writeln!(s, "section: {sec}");
-    }
-    if let Some(p) = out.server_processing {
-        let _ = writeln!(s, "server processing: {}", ms(Some(p)));
-    }
-    let _ = writeln!(s, "checks:");
-    for c in &out.checks {
-        let _ = writeln!(
-            s,
-            "  [{}] {}: {}",
-            if c.passed { "pass" } else { "FAIL" },
-            c.name,
-            c.detail
-        );
-    }
-    match out.reason {
-        None => {
-            let _ = writeln!(s, "result: PASS");
-        }
-        Some(r) => {
-            let _ = writeln!(s, "result: FAIL reason={} ({})", r.as_label(), r.hint());
-        }
-    }
-    s
 }

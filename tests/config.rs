@@ -174,3 +174,36 @@ fn the_cdp_shape_without_api() {
         "{e}"
     );
 }
+
+#[test]
+fn bad_metrics_mappings_name_the_place_and_the_fix() {
+    let e = check("invalid-metrics-mapping.toml");
+    for want in [
+        ":5: defaults.metrics_mapping.error_rate: \"stats..ratio\" has an empty segment: write it as a.b.c",
+        ":6: defaults.metrics_mapping.latency_unit: unknown unit \"minutes\": use \"s\", \"ms\" or \"us\"",
+        ":7: defaults.metrics_mapping.error_rate_unit: unknown unit \"per-mille\": use \"ratio\" (0..1) or \"percent\" (0..100)",
+        ":14: service[0].error_rate_unit: contradicts service[0].metrics_mapping.error_rate_unit: keep one of the two",
+        ":16: service[0].metrics_mapping.root: \"result.*\" holds '*': a path is plain field names",
+        ":19: service[0].metrics_mapping.latency.p95: an empty path",
+        ":20: service[0].metrics_mapping.latency.p 99: \"p 99\" is the stat label: use letters, digits and _",
+        ":21: service[0].metrics_mapping.latency.latency_unit: latency_unit belongs in [service[0].metrics_mapping] itself",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+    assert!(e.contains(": 8 problems"), "{e}");
+}
+
+#[test]
+fn bad_logs_mappings_name_the_place_and_the_fix() {
+    let e = check("invalid-logs-mapping.toml");
+    for want in [
+        ":5: defaults.logs_mapping.entries: \"items[0]\" holds '[': a path is plain field names (letters, digits, _ and -) joined by dots; no wildcards, indexes or spaces",
+        ":6: defaults.logs_mapping.timestamp: \"meta.ts.\" has an empty segment",
+        ":14: service[0].logs_mapping.next: \"cursor next\" holds ' '",
+        ":15: service[0].logs_mapping.next_param: \"cursor&x=1\" is a query parameter name",
+        ":16: service[0].logs_mapping.sectoin: unknown key",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+    assert!(e.contains(": 5 problems"), "{e}");
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::mapping::{RawLogsMapping, RawMetricsMapping};
 use super::{ErrorRateUnit, Flavor, ProbeEndpoint};
 
 #[derive(Deserialize, Default, Debug)]
@@ -51,6 +52,10 @@ pub(super) struct RawDefaults {
     #[serde(default)]
     pub(super) logs: RawLogsRequest,
     pub(super) synthetic_marker: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub(super) metrics_mapping: RawMetricsMapping,
+    #[serde(default)]
+    pub(super) logs_mapping: RawLogsMapping,
 }
 
 /// How the logs endpoint is asked for entries. TD's real shape is unknown: every part is a setting.
@@ -87,6 +92,10 @@ pub(super) struct RawService {
     pub(super) max_requests_per_second: Option<f64>,
     #[serde(default)]
     pub(super) probe: Vec<RawProbe>,
+    #[serde(default)]
+    pub(super) metrics_mapping: RawMetricsMapping,
+    #[serde(default)]
+    pub(super) logs_mapping: RawLogsMapping,
 }
 
 #[derive(Deserialize, Default, Debug)]

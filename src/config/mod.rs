@@ -5,15 +5,18 @@
 //! tokens (from the environment or files) into [`Secret`]s; it never runs anything.
 //!
 //! [`file`] is the text as written (serde), [`model`] the checked configuration, [`validate`] and
-//! [`service`] turn one into the other, [`problem`] reports, [`site`] derives TD's hosts.
+//! [`service`] turn one into the other, [`mapping`] places the fields of the metrics and logs
+//! answers, [`problem`] reports, [`site`] derives TD's hosts.
 
 mod file;
+mod mapping;
 mod model;
 mod problem;
 mod service;
 mod site;
 mod validate;
 
+pub use mapping::{FieldPath, LatencyUnit, LogsMapping, MetricsMapping, MetricsRoot};
 pub use model::*;
 pub use problem::{ConfigError, Env, Problem, ProcessEnv};
 pub use site::{site_hosts, SiteHosts};

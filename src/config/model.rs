@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::mapping::{LogsMapping, MetricsMapping};
 use crate::schedule::CronSchedule;
 use crate::secret::Secret;
 
@@ -82,6 +83,8 @@ pub struct Defaults {
     pub logs: LogsRequest,
     /// Fields added to every p13n event so probe rows can be told apart in TD's table.
     pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
+    pub metrics_mapping: MetricsMapping,
+    pub logs_mapping: LogsMapping,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -121,6 +124,8 @@ pub struct Service {
     pub probes: Vec<Probe>,
     /// Found by discovery rather than written in the file.
     pub discovered: bool,
+    pub metrics_mapping: MetricsMapping,
+    pub logs_mapping: LogsMapping,
 }
 
 #[derive(Clone, Debug, PartialEq)]

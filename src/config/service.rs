@@ -159,6 +159,7 @@ impl Validator<'_> {
             s.max_requests_per_second,
             default_rps,
         );
+        let (metrics_mapping, logs_mapping) = self.service_mappings(at, &s, defaults);
 
         let mut probes = Vec::new();
         let mut probe_names = HashSet::new();
@@ -236,13 +237,40 @@ impl Validator<'_> {
             synthetic_marker: s
                 .synthetic_marker
                 .unwrap_or_else(|| defaults.synthetic_marker.clone()),
-            error_rate_unit: s.error_rate_unit.unwrap_or_default(),
+            error_rate_unit: metrics_mapping.error_rate_unit,
             metrics_schedule,
             logs_schedule,
             max_requests_per_second: rps,
             probes,
             discovered: false,
+            metrics_mapping,
+            logs_mapping,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// The service's `[metrics_mapping]` and `[logs_mapping]` over the defaults; the older
+    /// `error_rate_unit` key still sets the unit.
+    fn service_mappings(
+        &mut self,
+        at: &str,
+        s: &RawService,
+        defaults: &Defaults,
+    ) -> (MetricsMapping, LogsMapping) {
+        let mm_at = format!("{at}.metrics_mapping");
+        let mut mm = self.metrics_mapping(&mm_at, &s.metrics_mapping, &defaults.metrics_mapping);
+        match (s.error_rate_unit, &s.metrics_mapping.error_rate_unit) {
+            (Some(u), None) => mm.error_rate_unit = u,
+            (Some(u), Some(_)) if u != mm.error_rate_unit => self.problem(
+                &format!("{at}.error_rate_unit"),
+                format!("contradicts {mm_at}.error_rate_unit: keep one of the two"),
+            ),
+            _ => {}
+        }
+        let lm_at = format!("{at}.logs_mapping");
+        let lm = self.logs_mapping(&lm_at, &s.logs_mapping, &defaults.logs_mapping);
+        (mm, lm)
     }
 }
 

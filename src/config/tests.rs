@@ -189,3 +189,59 @@ fn discovery_pages_are_td_sized() {
     assert_eq!(cfg.parent_segments[0].page_size, 100);
     assert_eq!(cfg.parent_segments[0].ignore, vec!["legacy".to_string()]);
 }
+
+#[test]
+fn mappings_default_to_the_built_in_and_layer_per_key() {
+    let text = "[td]\napi_key_env = \"TD_API_KEY\"\n\
+        [defaults.logs]\npage_param = \"p\"\n\
+        [defaults.metrics_mapping]\nerror_rate = \"stats.errors.ratio\"\nerror_rate_unit = \"percent\"\n\
+        [defaults.logs_mapping]\nentries = \"items\"\n\
+        [[service]]\nname = \"built_in\"\nparent_segment_id = \"1\"\napi = \"cdp\"\n\
+        [[service]]\nname = \"own\"\nparent_segment_id = \"1\"\napi = \"cdp\"\nerror_rate_unit = \"ratio\"\n\
+        [service.metrics_mapping]\nroot = \"\"\nlatency_unit = \"s\"\n[service.metrics_mapping.latency]\np95 = \"lat.p95\"\n\
+        [service.logs_mapping]\nsection = \"segment\"\nnext = \"cursor.next\"\nnext_param = \"cursor\"\n\
+        [[parent_segment]]\nid = \"9\"\ndiscover = true\n";
+    let cfg = Config::parse(text, "t.toml", &env()).unwrap_or_else(|e| panic!("{e}"));
+    let (a, b) = (&cfg.services[0], &cfg.services[1]);
+    let path = |s: &str| FieldPath::parse(s).unwrap();
+    // Defaults over the built-in: only the keys written change.
+    assert_eq!(a.metrics_mapping.error_rate, path("stats.errors.ratio"));
+    assert_eq!(a.metrics_mapping.root, MetricsRoot::Auto);
+    assert_eq!(a.metrics_mapping.latency, MetricsMapping::default().latency);
+    assert_eq!(a.error_rate_unit, ErrorRateUnit::Percent);
+    assert_eq!(a.logs_mapping.entries, Some(path("items")));
+    assert_eq!(a.logs_mapping.section, vec![path("section")]);
+    assert_eq!(a.logs_mapping.next_param, "p");
+    // A service over the defaults; the older error_rate_unit key still counts.
+    assert_eq!(b.metrics_mapping.root, MetricsRoot::Top);
+    assert_eq!(b.metrics_mapping.error_rate, path("stats.errors.ratio"));
+    assert_eq!(
+        b.metrics_mapping.latency,
+        vec![("p95".into(), path("lat.p95"))]
+    );
+    assert_eq!(b.metrics_mapping.latency_unit, LatencyUnit::S);
+    assert_eq!(b.error_rate_unit, ErrorRateUnit::Ratio);
+    assert_eq!(b.metrics_mapping.error_rate_unit, ErrorRateUnit::Ratio);
+    assert_eq!(b.logs_mapping.entries, Some(path("items")));
+    assert_eq!(b.logs_mapping.section, vec![path("segment")]);
+    assert_eq!(b.logs_mapping.next, vec![path("cursor.next")]);
+    assert_eq!(b.logs_mapping.next_param, "cursor");
+    // A parent segment's discovered services take the default unit.
+    assert_eq!(
+        cfg.parent_segments[0].error_rate_unit,
+        ErrorRateUnit::Percent
+    );
+}
+
+#[test]
+fn no_mapping_is_the_built_in_one() {
+    let cfg = Config::parse(
+        "[td]\napi_key_env = \"TD_API_KEY\"\n[[service]]\nname = \"s\"\nparent_segment_id = \"1\"\napi = \"cdp\"\n",
+        "t.toml",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(cfg.services[0].metrics_mapping, MetricsMapping::default());
+    assert_eq!(cfg.services[0].logs_mapping, LogsMapping::builtin("page"));
+    assert_eq!(cfg.defaults.logs_mapping.next_param, "page");
+}

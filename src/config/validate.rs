@@ -338,6 +338,21 @@ impl Validator<'_> {
             synthetic_marker: d.synthetic_marker.clone().unwrap_or_else(|| {
                 serde_json::Map::from_iter([("td_synthetic".to_string(), "1".into())])
             }),
+            metrics_mapping: MetricsMapping::default(),
+            logs_mapping: LogsMapping::builtin(d.logs.page_param.as_deref().unwrap_or("page")),
+        };
+        let defaults = Defaults {
+            metrics_mapping: self.metrics_mapping(
+                "defaults.metrics_mapping",
+                &d.metrics_mapping,
+                &defaults.metrics_mapping,
+            ),
+            logs_mapping: self.logs_mapping(
+                "defaults.logs_mapping",
+                &d.logs_mapping,
+                &defaults.logs_mapping,
+            ),
+            ..defaults
         };
         if defaults.section_share_window.is_zero() {
             self.problem("defaults.section_share_window", "must be more than 0s");
@@ -389,7 +404,9 @@ impl Validator<'_> {
                 ignore: p.ignore,
                 discover: p.discover,
                 schedule,
-                error_rate_unit: p.error_rate_unit.unwrap_or_default(),
+                error_rate_unit: p
+                    .error_rate_unit
+                    .unwrap_or(defaults.metrics_mapping.error_rate_unit),
                 max_sections: p.max_sections.unwrap_or(50),
             });
         }

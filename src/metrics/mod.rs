@@ -313,9 +313,12 @@ impl Metrics {
     }
 
     /// Sets `td_pz_service_latency_seconds` to exactly `latencies` (`stat` label, seconds).
-    pub fn set_service_latency(&self, ps: &str, svc: &str, latencies: &[(&'static str, f64)]) {
+    pub fn set_service_latency<S: AsRef<str>>(&self, ps: &str, svc: &str, latencies: &[(S, f64)]) {
         self.services.with(ps, svc, |s| {
-            s.latency = latencies.iter().copied().collect();
+            s.latency = latencies
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), *v))
+                .collect();
         });
     }
 

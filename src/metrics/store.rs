@@ -154,7 +154,7 @@ pub struct Service {
     pub api: SmallMap<(Endpoint, Option<u16>), u64>,
     pub error_rate: Option<f64>,
     pub fields: SmallMap<String, f64>,
-    pub latency: SmallMap<&'static str, f64>,
+    pub latency: SmallMap<String, f64>,
     pub logs: LogSeries,
 }
 
@@ -550,7 +550,7 @@ const FAMILIES: &[Family] = &[
         help: "Latency reported by the service metrics endpoint, in seconds, by stat (p50, p95, p99, avg).",
         kind: GAUGE,
         write: |s, name, l, out| {
-            let it = s.latency.iter().map(|(k, v)| (*k, *v));
+            let it = s.latency.iter().map(|(k, v)| (k.as_str(), *v));
             by_label(s, name, l, out, "stat", it, Value::Float);
         },
     },

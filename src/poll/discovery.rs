@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
-use crate::config::{Config, Flavor, ParentSegment, Service};
+use crate::config::{Config, Flavor, MetricsMapping, ParentSegment, Service};
 use crate::outcome::{Exchange, PollOutcome};
 use crate::reason::Reason;
 use crate::td::discovery::{self, FoundService};
@@ -182,6 +182,11 @@ pub fn with_discovered(cfg: &Config, discovered: &BTreeMap<String, Listing>) -> 
                 max_requests_per_second: cfg.td.max_requests_per_second,
                 probes: Vec::new(),
                 discovered: true,
+                metrics_mapping: MetricsMapping {
+                    error_rate_unit: ps.error_rate_unit,
+                    ..cfg.defaults.metrics_mapping.clone()
+                },
+                logs_mapping: cfg.defaults.logs_mapping.clone(),
             });
         }
     }

@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
+use crate::config::LogsMapping;
 use crate::metrics::{unix_now, OTHER_SECTION};
 use crate::outcome::{Exchange, PollOutcome};
 use crate::reason::Reason;
+use crate::td::logs_answer;
 use crate::td::mgmt::{self, LogEntry};
 
 /// Identities remembered per service at most.
@@ -228,6 +230,7 @@ pub async fn run(
     svc: &ServiceRef,
     service_id: &str,
     cap: SectionCap,
+    mapping: &LogsMapping,
 ) -> (PollOutcome, Exchange) {
     let start = Instant::now();
     let lr = &ctx.defaults.logs;
@@ -252,7 +255,7 @@ pub async fn run(
             (lr.limit_param.clone(), lr.limit.to_string()),
         ];
         if let Some(p) = &page {
-            query.push((lr.page_param.clone(), p.clone()));
+            query.push((mapping.next_param.clone(), p.clone()));
         }
         let req = mgmt::logs_request(
             &ctx.td.cdp_api_url,
@@ -266,7 +269,7 @@ pub async fn run(
         status = r.sent.result.as_ref().ok().map(|x| x.status);
         let parsed = match r.ok() {
             Err(f) => Err((f.reason, f.message, f.status)),
-            Ok(resp) => mgmt::parse_logs(&resp.body)
+            Ok(resp) => logs_answer::parse_logs(&resp.body, mapping)
                 .map_err(|e| (Reason::InvalidResponse, e.0, Some(resp.status))),
         };
         exchange = r.sent.exchange;
@@ -278,7 +281,7 @@ pub async fn run(
             Ok(p) => {
                 entries.extend(p.entries);
                 match p.next_page {
-                    Some(n) if Some(&n) != page.as_ref() && !lr.page_param.is_empty() => {
+                    Some(n) if Some(&n) != page.as_ref() && !mapping.next_param.is_empty() => {
                         page = Some(n)
                     }
                     _ => break,

@@ -1,18 +1,19 @@
-//! The service metrics poller: `error_rate` and every other numeric field of the metrics endpoint.
+//! The service metrics poller: the error rate, latencies and every other numeric field of the
+//! metrics endpoint, found through the service's `metrics_mapping`.
 
 use std::time::{Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
-use crate::config::ErrorRateUnit;
+use crate::config::MetricsMapping;
 use crate::outcome::{Exchange, PollOutcome};
 use crate::reason::Reason;
-use crate::td::mgmt;
+use crate::td::{metrics_answer, mgmt};
 
 pub async fn run(
     ctx: &Ctx,
     svc: &ServiceRef,
     service_id: &str,
-    unit: ErrorRateUnit,
+    mapping: &MetricsMapping,
 ) -> (PollOutcome, Exchange) {
     let start = Instant::now();
     let req = mgmt::metrics_request(
@@ -35,16 +36,13 @@ pub async fn run(
             out.status = f.status.or(out.status);
             out.message = f.message;
         }
-        Ok(resp) => match mgmt::parse_metrics(&resp.body) {
+        Ok(resp) => match metrics_answer::parse_metrics(&resp.body, mapping) {
             Err(e) => {
                 out.reason = Some(Reason::InvalidResponse);
                 out.message = e.0;
             }
             Ok(m) => {
-                let ratio = m.error_rate.map(|v| match unit {
-                    ErrorRateUnit::Ratio => v,
-                    ErrorRateUnit::Percent => v / 100.0,
-                });
+                let ratio = m.error_rate.map(|v| mapping.error_rate_unit.to_ratio(v));
                 let ps = &svc.parent_segment;
                 ctx.metrics.set_error_rate(ps, &svc.name, ratio);
                 ctx.metrics.set_service_fields(ps, &svc.name, &m.fields);

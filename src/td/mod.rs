@@ -4,10 +4,13 @@
 //! deadline per request), reads the body up to a size cap, times it, classifies a failure into a
 //! [`Reason`], and returns a redacted record of what was sent and received. The flavor modules
 //! build requests and parse answers: [`cdp`] (the seed's shape), [`p13n`] (TD's published RT 2.0
-//! API) and [`mgmt`] (service metrics, logs and discovery).
+//! API) and [`mgmt`] (service metrics, logs and discovery requests; the answers are read by
+//! [`metrics_answer`] and [`logs_answer`] through the configured mapping).
 
 pub mod cdp;
 pub mod discovery;
+pub mod logs_answer;
+pub mod metrics_answer;
 pub mod mgmt;
 pub mod p13n;
 pub mod path;
