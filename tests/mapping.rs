@@ -1,5 +1,6 @@
 //! The metrics and logs answers read through a configured mapping, against the in-process
-//! simulator: the pollers' series and the `probe --poller` command that fits a mapping.
+//! simulator: the pollers' series (the nested metrics answer, the alt logs shape followed by its
+//! cursor), the `probe --poller` command that fits a mapping, and mapped parsing that never panics.
 
 mod common;
 
@@ -309,4 +310,75 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
     // The next poll starts from the newest entry seen (less the overlap): nothing counted twice.
     let out = app.run_logs(&cfg.services[0], "1234").await.unwrap();
     assert_eq!(out.reason, None, "{}", out.message);
+}
+
+// -- parsing through a mapping never panics ------------------------------------------------------
+
+mod never_panics {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use td_pz_exporter::config::Config;
+    use td_pz_exporter::td::{logs_answer, metrics_answer};
+
+    /// The brief's mappings (and a rooted one), as the configuration builds them.
+    fn configs() -> Vec<Config> {
+        let text = |extra: &str| {
+            format!(
+                "[td]\napi_key_env = \"TD_API_KEY\"\n{extra}\n[defaults.logs_mapping]\n\
+                 entries = \"items\"\nsection = \"segment\"\ntimestamp = \"ts\"\nstatus = \"http_status\"\n\
+                 id = \"request_id\"\nuser = \"uid\"\nnext = \"cursor.next\"\nnext_param = \"cursor\"\n"
+            )
+        };
+        [
+            "[defaults.metrics_mapping]\nerror_rate = \"stats.errors.ratio\"\n[defaults.metrics_mapping.latency]\np95 = \"stats.latency.p95_ms\"",
+            "[defaults.metrics_mapping]\nroot = \"stats\"\nerror_rate = \"errors.ratio\"\nlatency_unit = \"us\"\n[defaults.metrics_mapping.latency]\np50 = \"latency\"",
+        ]
+        .iter()
+        .map(|m| Config::parse(&text(m), "t.toml", &super::env()).unwrap())
+        .collect()
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[a-z0-9.:-]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    "items|stats|errors|ratio|latency|p95_ms|cursor|next|ts|segment|http_status|request_id|uid|[a-z]{1,2}",
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn mapped_parsers_keep_their_invariants(v in json_value()) {
+            let body = v.to_string();
+            for cfg in configs() {
+                let d = &cfg.defaults;
+                if let Ok(m) = metrics_answer::parse_metrics(body.as_bytes(), &d.metrics_mapping) {
+                    prop_assert!(m.error_rate.is_none_or(f64::is_finite));
+                    prop_assert!(m.latencies.iter().all(|(_, s)| s.is_finite()));
+                    prop_assert!(m.fields.len() <= metrics_answer::MAX_FIELDS);
+                }
+                if let Ok(p) = logs_answer::parse_logs(body.as_bytes(), &d.logs_mapping) {
+                    for e in &p.entries {
+                        prop_assert!(e.timestamp.is_none_or(f64::is_finite));
+                        prop_assert!(e.status.is_none_or(|s| (100..600).contains(&s)));
+                    }
+                }
+            }
+        }
+    }
 }
