@@ -263,11 +263,9 @@ def api_alerts():
     return [
         alert("TdPzApiKeyRejected",
               failures_increase('=~"unauthorized|forbidden|token_rejected|token_misconfigured"'), "critical",
-              "TD rejects the API key or token used for {{ $labels.pz_service }}",
+              "TD rejects the API key used for {{ $labels.pz_service }} (401/403)",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 401 Unauthorized or 403 "
-              "Forbidden, or (p13n) refused the WP13n-Token (codes 3000-3003, 3006) or found its RT "
-              "configuration inconsistent (2015, 3010-3012), in the last 5m. The key or token was rotated or "
-              "revoked, or lacks access; the TD code is on the target's status page.",
+              "Forbidden in the last 5m. The key was rotated or revoked, or lacks CDP access.",
               ),
         alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
@@ -285,8 +283,8 @@ def api_alerts():
               "warning",
               "TD rate-limits requests for {{ $labels.pz_service }} (429)",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
-              "last 5m (on p13n TD's codes 2003 Kinesis limit or 2013 Lambda concurrency). The exporter backs "
-              f"off, but the service itself may be at its limit ({TD_LIMITS_URL}).",
+              f"last 5m. TD allows {TD_RATE_LIMIT_RPS} requests/s per service; the exporter backs off, but the "
+              "service itself may be at its limit.",
               ),
     ]
 
@@ -376,11 +374,10 @@ def service_alerts():
         alert("TdPzTrafficNearRateLimit",
               f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
               "warning",
-              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near the source design's "
-              f"{TD_RATE_LIMIT_RPS}/s",
-              "The service reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
-              f"of the source design's figure of {TD_RATE_LIMIT_RPS} requests/s per service (not a TD document; TD "
-              f"publishes 8,000 decisioning events/s per account and 2,000 ingested events/s: {TD_LIMITS_URL}).",
+              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near TD's limit of "
+              f"{TD_RATE_LIMIT_RPS}",
+              "TD reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
+              f"of the documented limit of {TD_RATE_LIMIT_RPS} requests/s per service. Above it clients get 429.",
               ),
     ]
 
