@@ -96,6 +96,7 @@ FOR = {
     "TdPzFallbackShareHigh": 900,
     "TdPzSectionShareDrift": 1800,
     "TdPzTrafficNearRateLimit": 600,
+    "TdPzServicesNotCovered": 1800,
     "TdPzAvailabilityBudgetBurnFast": 120,
     "TdPzAvailabilityBudgetBurnSlow": 900,
     "TdPzLatencyBudgetBurnFast": 120,
@@ -261,11 +262,21 @@ def exporter_alerts():
 
 def api_alerts():
     return [
+        alert("TdPzServicesNotCovered", 'td_pz_discovered_services{coverage="not_covered"} > 0', "info",
+              "{{ $value | humanize }} personalization services of parent segment {{ $labels.parent_segment }} "
+              "are not monitored",
+              "Discovery on {{ $labels.instance }} lists {{ $value | humanize }} real-time personalization "
+              "services of parent segment {{ $labels.parent_segment }} that no configured service covers (by name "
+              "or service_id). Their names are on the exporter status page under \"Discovered in TD\": add "
+              "them to the configuration with probes, or to the parent segment's ignore list.",
+              dashboard=DASHBOARD_OVERVIEW),
         alert("TdPzApiKeyRejected",
               failures_increase('=~"unauthorized|forbidden|token_rejected|token_misconfigured"'), "critical",
-              "TD rejects the API key used for {{ $labels.pz_service }} (401/403)",
-              "{{ $value | humanize }} requests for " + WHERE + " were answered 401 Unauthorized or 403 "
-              "Forbidden in the last 5m. The key was rotated or revoked, or lacks CDP access.",
+              "TD rejects the API key or token used for {{ $labels.pz_service }}",
+              "{{ $value | humanize }} requests for " + WHERE + " were refused in the last 5m: 401/403 (the API "
+              "key) or, on p13n, TD's token codes (3000-3003, 3006: token_rejected; 2015, 3010-3012: "
+              "token_misconfigured). The key or token was rotated or revoked, or lacks access; the TD code is "
+              "on the target's status page.",
               ),
         alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
