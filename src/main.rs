@@ -80,6 +80,9 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode, String> {
                     probes,
                     c.parent_segments.iter().filter(|p| p.discover).count()
                 );
+                for note in c.unpublished() {
+                    println!("note: {note}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -36,9 +36,15 @@ fn the_example_parses() {
     );
     let text = std::fs::read_to_string(path).unwrap();
     let c = Config::parse(&text, "example", &env()).unwrap();
-    assert_eq!(c.services.len(), 2);
-    assert_eq!(c.services[1].flavor, Flavor::P13n);
-    assert_eq!(c.services[0].probes.len(), 3);
+    assert_eq!(c.services.len(), 3);
+    assert_eq!(
+        c.services[0].flavor,
+        Flavor::P13n,
+        "the published API leads"
+    );
+    assert!(c.services[1].public);
+    assert_eq!(c.services[2].flavor, Flavor::Cdp);
+    assert_eq!(c.services[2].probes.len(), 3);
     assert_eq!(
         c.td.p13n_url.as_deref(),
         Some("https://us01.p13n.in.treasuredata.com")
@@ -157,13 +163,19 @@ fn config_check_exits_0_or_1_and_prints_every_problem() {
         .env("TD_P13N_TOKEN", "1/2/x")
         .output()
         .unwrap();
-    assert_eq!(
-        good.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&good.stdout)
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert_eq!(good.status.code(), Some(0), "{out}");
+    // What no TD document backs is labelled as such, once per service that uses it.
+    assert_eq!(out.matches("not in TD's published API").count(), 2, "{out}");
+    assert!(
+        out.contains("service[2] product_recommendations: api = \"cdp\" is from the source design; not in TD's published API"),
+        "{out}"
     );
-    assert!(String::from_utf8_lossy(&good.stdout).contains("OK (2 service(s), 4 probe(s)"));
+    assert!(
+        out.contains("service[2] product_recommendations: the metrics and logs pollers (service_id) use endpoints from the source design; not in TD's published API"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("OK (3 service(s), 5 probe(s)"));
 }
 
 #[test]

@@ -166,3 +166,27 @@ impl TdSettings {
         self.p13n_api_key.as_ref().unwrap_or(&self.api_key)
     }
 }
+
+impl Config {
+    /// One line per service that uses what no TD document backs: the cdp flavor, and the metrics
+    /// and logs endpoints (`service_id`). `--config.check` prints them.
+    pub fn unpublished(&self) -> Vec<String> {
+        const NOT_TD: &str = "from the source design; not in TD's published API";
+        let mut notes = Vec::new();
+        for (i, s) in self.services.iter().enumerate() {
+            if s.flavor == Flavor::Cdp {
+                notes.push(format!(
+                    "service[{i}] {}: api = \"cdp\" is {NOT_TD}",
+                    s.name
+                ));
+            }
+            if s.service_id.is_some() {
+                notes.push(format!(
+                    "service[{i}] {}: the metrics and logs pollers (service_id) use endpoints {NOT_TD}",
+                    s.name
+                ));
+            }
+        }
+        notes
+    }
+}
