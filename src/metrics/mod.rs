@@ -7,6 +7,7 @@
 //! window leaves no stale series. The exporter's own few series (scheduler, configuration,
 //! process, HTTP) use the `prometheus` crate's registry.
 
+mod families;
 mod inventory;
 mod labels;
 mod store;
