@@ -151,6 +151,16 @@ fn by_id(state: &SimState, ps: &str, id: &str) -> Option<SimService> {
         .find(|s| s.service_id.as_deref() == Some(id) && s.parent_segment == ps)
 }
 
+/// The service with this id, and the name faults and fixed bodies are keyed by (its name, or the
+/// id of an unknown service).
+fn named_by_id(state: &SimState, ps: &str, id: &str) -> (Option<SimService>, String) {
+    let svc = by_id(state, ps, id);
+    let name = svc
+        .as_ref()
+        .map_or_else(|| id.to_string(), |s| s.name.clone());
+    (svc, name)
+}
+
 pub(super) async fn metrics(
     state: &SimState,
     req: &SimRequest,
@@ -159,10 +169,7 @@ pub(super) async fn metrics(
     hold: &mut Option<Duration>,
 ) -> Handled {
     let sc = state.scenario();
-    let svc = by_id(state, ps, id);
-    let name = svc
-        .as_ref()
-        .map_or_else(|| id.to_string(), |s| s.name.clone());
+    let (svc, name) = named_by_id(state, ps, id);
     let shape = svc
         .as_ref()
         .and_then(|s| s.metrics_shape)
@@ -212,10 +219,7 @@ pub(super) async fn logs(
     hold: &mut Option<Duration>,
 ) -> Handled {
     let sc = state.scenario();
-    let svc = by_id(state, ps, id);
-    let name = svc
-        .as_ref()
-        .map_or_else(|| id.to_string(), |s| s.name.clone());
+    let (svc, name) = named_by_id(state, ps, id);
     let shape = svc
         .as_ref()
         .and_then(|s| s.logs_shape)

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::super::tests::{json, start, KEY, TOKEN};
+use super::super::tests::{json, read, start, KEY, TOKEN};
 use super::super::Simulator;
 use super::*;
 
@@ -28,14 +28,7 @@ async fn post(
         .build()
         .expect("a request");
     edit(&mut req);
-    let r = client.execute(req).await.expect("an answer");
-    let status = r.status().as_u16();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    (status, ct, r.text().await.expect("a body"))
+    read(client.execute(req).await.expect("an answer")).await
 }
 
 /// The status and TD code of an error answer, checking its content type.

@@ -37,6 +37,11 @@ pub(super) async fn get(sim: &Simulator, path: &str) -> (u16, Option<String>, St
         .send()
         .await
         .expect("an answer");
+    read(r).await
+}
+
+/// Status, content type and body text of an answer.
+pub(super) async fn read(r: reqwest::Response) -> (u16, Option<String>, String) {
     let status = r.status().as_u16();
     let ct = r
         .headers()
