@@ -39,7 +39,7 @@ DEFAULT_RUNBOOK_URL = "https://github.com/treasure-data-community/td-pz-exporter
 AVAILABILITY_SLO = 0.995  # 99.5 % of probes pass
 LATENCY_SLO_SECONDS = 0.5  # 99 % of completed probes under 0.5 s
 LATENCY_SLO_TARGET = 0.99
-TD_RATE_LIMIT_RPS = 100  # TD's documented limit per personalization service
+TD_RATE_LIMIT_RPS = 100  # the source design's figure per personalization service (not a TD document)
 TRAFFIC_WARN_RPS = 80  # TdPzTrafficNearRateLimit
 ERROR_RATE_WARN = 0.05  # TdPzErrorRateHigh
 ERROR_RATE_CRIT = 0.15  # TdPzErrorRateCritical
@@ -701,7 +701,8 @@ def service_detail(runbook_url: str) -> dict:
         lay, "Rate-limit hits (HTTP 429)",
         "Responses with HTTP 429 from TD per second, by endpoint (0 when there were none), and probes "
         "that failed as rate_limited. The exporter honours Retry-After; persistent 429s mean the "
-        "service's own traffic is at TD's limit.",
+        "service's own traffic, or the account's (TD publishes 8,000 decisioning and 2,000 ingested "
+        "events/s per account), is at its limit.",
         targets(
             ('sum by (pz_service, endpoint) (rate(td_pz_api_requests_total{%s, code="429"}'
              '[$__rate_interval])) or on() vector(0)' % SVC, "{{pz_service}} {{endpoint}} 429"),
@@ -715,8 +716,8 @@ def service_detail(runbook_url: str) -> dict:
     panels.append(timeseries(
         lay, "TD-reported request rate",
         "requests_per_second from the service's metrics endpoint (td_pz_service_metric"
-        "{field=\"requests_per_second\"}): the service's whole traffic, not only probes. TD's "
-        "documented limit is %d requests/s per service (red line); TdPzTrafficNearRateLimit fires "
+        "{field=\"requests_per_second\"}): the service's whole traffic, not only probes. The source "
+        "design's figure (not a TD document) is %d requests/s per service (red line); TdPzTrafficNearRateLimit fires "
         "above %d (orange line)." % (TD_RATE_LIMIT_RPS, TRAFFIC_WARN_RPS),
         targets(('td_pz_service_metric{%s, field="requests_per_second"}' % SVC, "{{pz_service}}")),
         "reqps", minv=0, threshold_style="dashed",

@@ -294,8 +294,9 @@ def api_alerts():
               "warning",
               "TD rate-limits requests for {{ $labels.pz_service }} (429)",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
-              f"last 5m. TD allows {TD_RATE_LIMIT_RPS} requests/s per service; the exporter backs off, but the "
-              "service itself may be at its limit.",
+              "last 5m (on p13n: TD's codes 2003, Kinesis limit, or 2013, Lambda concurrency). The exporter "
+              "backs off, but the service or the account may be at its limit: TD publishes 8,000 decisioning "
+              "and 2,000 ingested events/s per account.",
               ),
     ]
 
@@ -385,10 +386,11 @@ def service_alerts():
         alert("TdPzTrafficNearRateLimit",
               f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
               "warning",
-              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near TD's limit of "
-              f"{TD_RATE_LIMIT_RPS}",
-              "TD reports {{ $value | humanize }} requests/s for " + WHERE + f", over {pct(TD_RATE_LIMIT_WARNING_RATIO)} "
-              f"of the documented limit of {TD_RATE_LIMIT_RPS} requests/s per service. Above it clients get 429.",
+              "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near the source design's "
+              f"{TD_RATE_LIMIT_RPS}/s",
+              "The metrics endpoint reports {{ $value | humanize }} requests/s for " + WHERE + ", over "
+              f"{pct(TD_RATE_LIMIT_WARNING_RATIO)} of the source design's {TD_RATE_LIMIT_RPS} requests/s per "
+              "service (not a TD document; TD publishes account-wide limits). Above it clients may get 429.",
               ),
     ]
 
