@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             }
             for (stat, val) in &m.latencies {
                 assert!(val.is_finite(), "{stat} = {val}");
-                assert!(["p50", "p95", "p99", "avg"].contains(stat));
+                assert!(["p50", "p95", "p99", "avg"].contains(&stat.as_str()));
             }
             if let Some(Value::Object(o)) = &v {
                 let top = o.get("error_rate").and_then(|e| match e {
