@@ -580,6 +580,15 @@ def final_checks(st, res, drills, ran_all):
                    % ", ".join(CONTROL_SERVICES), err or "; ".join(fmt_labels(x["metric"]) for x in (r or [])))
     res.note(ok, "control services %s: %s" % (", ".join(CONTROL_SERVICES),
                                               "no alert ever pending or firing" if ok else "ALERTS found"))
+    # TD refuses no probe of the stack outside injected faults: no drill injects a 400, so any of
+    # these reasons means a request TD's documents would refuse (p13n codes 3000-3009).
+    refused = "token_rejected|token_misconfigured|ip_not_allowed|invalid_event|origin_rejected|bad_request"
+    seen, err1 = st.query('count(td_pz_probe_failures_total{reason=~"%s"})' % refused)
+    r, err2 = st.query('sum by (pz_service, probe, reason) (increase(td_pz_probe_failures_total{reason=~"%s"}[1h])) > 0'
+                       % refused)
+    res.check(err1 is None and err2 is None and bool(seen) and not r,
+              "no probe was refused by the simulator as TD would (%s)" % refused,
+              err1 or err2 or ("no such series" if not seen else "; ".join(fmt_labels(x["metric"]) for x in r)))
     bad = [n for n in notes if n["receiver"] != n["body_receiver"]
            or RECEIVER.get(n["labels"].get("severity")) != n["receiver"]]
     res.check(not bad, "every notification (%d) went to the receiver of its severity" % len(notes),
