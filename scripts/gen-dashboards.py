@@ -541,6 +541,16 @@ def overview(runbook_url: str) -> dict:
     share["maxPerRow"] = 2
     panels.append(share)
 
+    panels.append(row(lay, "Discovered in TD"))
+    panels.append(table(
+        lay, "Services TD lists, by coverage",
+        "What the last discovery of each parent segment found in TD (td_pz_discovered_services): covered "
+        "by a configured service (name or service_id), not covered (nobody probes it; "
+        "TdPzServicesNotCovered after 30m), on the ignore list, or refused (an id or name that could not "
+        "be a path segment). The names are on the exporter's status page.",
+        'sum by (parent_segment, coverage) (td_pz_discovered_services{parent_segment=~"$parent_segment"})',
+        w=24, h=6, value_name="Services", links=[runbook("TdPzServicesNotCovered")]))
+
     panels.append(row(lay, "Alerts"))
     panels.append(table(
         lay, "Firing TdPz alerts",
