@@ -515,7 +515,9 @@ def overview(runbook_url: str) -> dict:
     panels.append(timeseries(
         lay, "Probe failures by reason",
         "Failed probes per second by reason (the first check that failed: transport and status, then "
-        "shape, then section, then outputs, then latency). Every reason is initialised at 0, so a flat "
+        "shape, then section, then outputs, then latency). On TD's p13n API the documented error code "
+        "gives the reason: token_rejected, token_misconfigured, ip_not_allowed, invalid_event, "
+        "origin_rejected (docs/runbooks.md has the table). Every reason is initialised at 0, so a flat "
         "zero line is the healthy picture.",
         targets(('sum by (reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval]))' % PROBE,
                  "{{reason}}")),
