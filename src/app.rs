@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use crate::config::{Config, Flavor, ParentSegment, Probe, ProbeEndpoint, Service};
 use crate::history::{target_id, History};
-use crate::metrics::{Metrics, Poller};
+use crate::metrics::Metrics;
 use crate::outcome::{Exchange, PollOutcome};
 use crate::poll::discovery::{Coverage, Listing};
 use crate::poll::{self, logs::LogStates, logs::SectionCap, Budgets, Ctx, ServiceRef};
+use crate::poller::Poller;
 use crate::schedule::{stable_hash, ApplyStats, PlannedJob, RunFn, Scheduler};
 use crate::shard::Shard;
 use crate::td::TdClient;

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod outcome;
 pub mod poll;
+pub mod poller;
 pub mod poller_cmd;
 pub mod probe_cmd;
 pub mod reason;

@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{Metrics, Poller};
+use crate::metrics::Metrics;
+use crate::poller::Poller;
 
 /// A cron expression with a seconds field (`sec min hour day-of-month month day-of-week [year]`).
 #[derive(Clone)]

@@ -295,7 +295,7 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
         None
     );
     let target = td_pz_exporter::history::target_id(
-        td_pz_exporter::metrics::Poller::Logs,
+        td_pz_exporter::poller::Poller::Logs,
         "394649",
         "product_recommendations",
         None,

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use td_pz_exporter::metrics::{Endpoint, Metrics, Poller};
+use td_pz_exporter::metrics::Metrics;
 use td_pz_exporter::outcome::ProbeOutcome;
+use td_pz_exporter::poller::Poller;
+use td_pz_exporter::td::Endpoint;
 
 pub fn fill_service(m: &Metrics, i: usize) {
     let ok = ProbeOutcome {

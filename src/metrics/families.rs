@@ -3,7 +3,7 @@
 
 use super::store::*;
 use super::text::{self, Value};
-use super::Poller;
+use crate::poller::Poller;
 
 /// How much text a render gathers before handing it on, when streaming.
 pub const FLUSH_AT: usize = 256 * 1024;

@@ -30,7 +30,10 @@ use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
 use crate::outcome::ProbeOutcome;
 use crate::reason::Reason;
 
-pub use labels::{BadRequest, Endpoint, Poller};
+pub use labels::BadRequest;
+
+use crate::poller::Poller;
+use crate::td::Endpoint;
 
 pub const OTHER_SECTION: &str = "__other__";
 

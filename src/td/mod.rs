@@ -10,6 +10,7 @@
 mod answer;
 pub mod cdp;
 pub mod discovery;
+mod endpoint;
 pub mod logs_answer;
 pub mod metrics_answer;
 pub mod mgmt;
@@ -32,6 +33,7 @@ use crate::reason::Reason;
 use crate::secret::Secret;
 
 pub use answer::{error_detail, json, millis, number, ParseError, Personalization};
+pub use endpoint::Endpoint;
 pub use request::{retry_after, TdRequest, TdResponse};
 
 /// One exchange: the record, and the answer or why there was none.

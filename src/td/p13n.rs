@@ -12,9 +12,9 @@
 use serde_json::Value;
 
 use super::cdp::kind;
+use super::Endpoint;
 use super::{json, ParseError, Personalization, TdRequest};
 use crate::config::{Probe, Service};
-use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 pub const CONTENT_TYPE: &str = "application/vnd.treasuredata.v1+json";

@@ -378,8 +378,8 @@ fn settings(state: &WebState, t: &Target) -> String {
         None => {
             rows.push(("service_id", svc.service_id.clone().unwrap_or_default()));
             let sched = match t.poller {
-                crate::metrics::Poller::Metrics => svc.metrics_schedule.source(),
-                crate::metrics::Poller::Logs => svc.logs_schedule.source(),
+                crate::poller::Poller::Metrics => svc.metrics_schedule.source(),
+                crate::poller::Poller::Logs => svc.logs_schedule.source(),
                 _ => "",
             };
             rows.push(("schedule", sched.to_string()));
