@@ -314,6 +314,7 @@ mod tests {
             td_code: None,
             checks: vec![],
             message: String::new(),
+            attempts: vec![],
         }
     }
 

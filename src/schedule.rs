@@ -28,8 +28,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::Metrics;
 use crate::poller::Poller;
+use crate::record::Recorder;
 
 /// A cron expression with a seconds field (`sec min hour day-of-month month day-of-week [year]`).
 #[derive(Clone)]
@@ -190,13 +190,13 @@ struct Jobs {
 
 impl Jobs {
     /// Computes the entry's next fire after its last one and queues it, counting missed fires.
-    fn queue_next(&mut self, key: &str, metrics: &Metrics) {
+    fn queue_next(&mut self, key: &str, recorder: &Recorder) {
         let Some(e) = self.map.get_mut(key) else {
             return;
         };
         let (next, missed) = next_fire(&e.job.schedule, e.last, Utc::now(), e.jitter);
         if missed > 0 {
-            metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, missed);
+            recorder.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, missed);
         }
         let Some(next) = next else {
             e.done = true;
@@ -243,7 +243,7 @@ impl Jobs {
 
 /// Runs jobs; [`Scheduler::apply`] swaps in a new plan.
 pub struct Scheduler {
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
     jobs: Arc<Mutex<Jobs>>,
     /// Wakes the driver when the plan changed (its earliest fire may be earlier).
     changed: Arc<Notify>,
@@ -261,9 +261,9 @@ pub struct ApplyStats {
 }
 
 impl Scheduler {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
         Scheduler {
-            metrics,
+            recorder,
             jobs: Arc::default(),
             changed: Arc::new(Notify::new()),
             driver: std::sync::Once::new(),
@@ -288,8 +288,8 @@ impl Scheduler {
                     }
                 }
                 stats.started += 1;
-                self.metrics
-                    .init_schedule(job.poller, &job.parent_segment, &job.service);
+                self.recorder
+                    .schedule_started(job.poller, &job.parent_segment, &job.service);
                 let key = job.key.clone();
                 let jitter = jitter(&job.key, job.schedule.period());
                 jobs.map.insert(
@@ -303,7 +303,7 @@ impl Scheduler {
                         running: Arc::new(AtomicBool::new(false)),
                     },
                 );
-                jobs.queue_next(&key, &self.metrics);
+                jobs.queue_next(&key, &self.recorder);
             }
             stats.stopped = old.len();
             jobs.compact();
@@ -314,7 +314,7 @@ impl Scheduler {
                 self.changed.clone(),
                 self.shutdown.clone(),
                 self.runs.clone(),
-                self.metrics.clone(),
+                self.recorder.clone(),
             ));
         });
         self.changed.notify_one();
@@ -354,7 +354,7 @@ async fn drive(
     changed: Arc<Notify>,
     shutdown: CancellationToken,
     runs: TaskTracker,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 ) {
     loop {
         let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next_due();
@@ -371,9 +371,9 @@ async fn drive(
             let Some(e) = jobs.map.get(&*key) else {
                 continue;
             };
-            metrics.observe_lateness(e.job.poller, now.saturating_duration_since(at));
+            recorder.lateness(e.job.poller, now.saturating_duration_since(at));
             if e.running.swap(true, Ordering::AcqRel) {
-                metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
+                recorder.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
             } else {
                 let done = ClearOnDrop(e.running.clone());
                 let fut = (e.job.run)();
@@ -382,7 +382,7 @@ async fn drive(
                     fut.await;
                 });
             }
-            jobs.queue_next(&key, &metrics);
+            jobs.queue_next(&key, &recorder);
         }
     }
 }

@@ -21,6 +21,7 @@ pub fn fill_service(m: &Metrics, i: usize) {
         td_code: None,
         checks: vec![],
         message: String::new(),
+        attempts: vec![],
     };
     let svc = format!("service_{i:05}");
     let ps = "394649";

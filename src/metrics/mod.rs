@@ -35,8 +35,6 @@ pub use labels::BadRequest;
 use crate::poller::Poller;
 use crate::td::Endpoint;
 
-pub const OTHER_SECTION: &str = "__other__";
-
 const POLL_BUCKETS: &[f64] = &[0.01, 0.05, 0.25, 1.0, 5.0, 30.0];
 const LATENESS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,

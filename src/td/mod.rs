@@ -99,7 +99,10 @@ impl TdClient {
     pub fn for_config(cfg: &crate::config::Config) -> Result<Self, ClientError> {
         let mut secrets = vec![cfg.td.api_key.clone()];
         secrets.extend(cfg.td.p13n_api_key.clone());
-        secrets.extend(cfg.services.iter().filter_map(|s| s.token.clone()));
+        secrets.extend(cfg.services.iter().filter_map(|s| match &s.api {
+            crate::config::Api::P13n(t) => Some(t.token.clone()),
+            crate::config::Api::Cdp => None,
+        }));
         TdClient::new(cfg.td.timeout, cfg.td.max_response_bytes, secrets)
     }
 

@@ -352,7 +352,7 @@ fn settings(state: &WebState, t: &Target) -> String {
     else {
         return String::new();
     };
-    let mut rows: Vec<(&str, String)> = vec![("api", svc.flavor.as_str().to_string())];
+    let mut rows: Vec<(&str, String)> = vec![("api", svc.flavor().as_str().to_string())];
     match &t.probe {
         Some(name) => {
             if let Some(p) = svc.probes.iter().find(|p| &p.name == name) {
