@@ -14,7 +14,7 @@ use crate::poll::discovery::{with_discovered, Listing};
 use crate::poller::Poller;
 use crate::record::Planned;
 use crate::schedule::stable_hash;
-use crate::schedule::CronSchedule;
+use crate::schedule::PlannedJob;
 use crate::shard::Shard;
 
 /// What a job does when it fires.
@@ -36,19 +36,8 @@ pub enum Work {
     },
 }
 
-/// One job of the plan.
-#[derive(Debug)]
-pub struct Job {
-    /// Unique and stable across reloads: `probe/<ps>/<service>/<probe>`.
-    pub key: String,
-    /// Changes when anything that shapes the job changes.
-    pub fingerprint: u64,
-    pub poller: Poller,
-    pub parent_segment: String,
-    pub service: String,
-    pub schedule: CronSchedule,
-    pub work: Arc<Work>,
-}
+/// One job of the plan: what a fire runs is its [`Work`].
+pub type Job = PlannedJob<Arc<Work>>;
 
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -113,7 +102,7 @@ fn probe_job(svc: &Arc<Service>, probe: &Probe) -> Job {
         parent_segment: svc.parent_segment.clone(),
         service: svc.name.clone(),
         schedule: probe.schedule.clone(),
-        work: Arc::new(Work::Probe {
+        run: Arc::new(Work::Probe {
             svc: svc.clone(),
             probe: probe.clone(),
         }),
@@ -141,7 +130,7 @@ fn poll_job(svc: &Arc<Service>, id: &str, poller: Poller) -> Job {
         parent_segment: svc.parent_segment.clone(),
         service: svc.name.clone(),
         schedule: schedule.clone(),
-        work: Arc::new(Work::Poll {
+        run: Arc::new(Work::Poll {
             poller,
             svc: svc.clone(),
             service_id: id.to_string(),
@@ -157,7 +146,7 @@ fn discovery_job(ps: &ParentSegment, rps: u32) -> Job {
         parent_segment: ps.id.clone(),
         service: String::new(),
         schedule: ps.schedule.clone(),
-        work: Arc::new(Work::Discovery {
+        run: Arc::new(Work::Discovery {
             segment: ps.clone(),
             rps,
         }),
@@ -186,10 +175,10 @@ token_env = "T"
   name = "vip"
   user_id = "u1"
 [[service]]
-name = "recs"
 api = "cdp"
-parent_segment_id = "394649"
 service_id = "1234"
+name = "recs"
+parent_segment_id = "394649"
 "#;
 
     fn cfg(token: &str) -> Config {
@@ -241,8 +230,8 @@ service_id = "1234"
             .filter(|j| j.service == "new_one")
             .collect();
         assert_eq!(new.len(), 2, "metrics and logs, no probe");
-        let Work::Poll { svc, .. } = &*new[0].work else {
-            panic!("{:?}", new[0].work)
+        let Work::Poll { svc, .. } = &*new[0].run else {
+            panic!("{:?}", new[0].run)
         };
         assert_eq!(svc.api, crate::config::Api::Cdp);
         assert!(svc.discovered && svc.probes.is_empty());

@@ -50,20 +50,12 @@ impl Runner {
     /// The scheduler's view of a planned job: its identity, schedule, and what a fire runs.
     pub fn job(self: &Arc<Self>, job: Job) -> PlannedJob {
         let me = self.clone();
-        let work = job.work;
-        let run: RunFn = Arc::new(move || {
-            let (me, work) = (me.clone(), work.clone());
-            Box::pin(async move { me.run(&work).await })
-        });
-        PlannedJob {
-            key: job.key,
-            fingerprint: job.fingerprint,
-            poller: job.poller,
-            parent_segment: job.parent_segment,
-            service: job.service,
-            schedule: job.schedule,
-            run,
-        }
+        job.map(|work| -> RunFn {
+            Arc::new(move || {
+                let (me, work) = (me.clone(), work.clone());
+                Box::pin(async move { me.run(&work).await })
+            })
+        })
     }
 
     async fn run(&self, work: &Work) {

@@ -151,9 +151,10 @@ pub const MAX_SPREAD: Duration = Duration::from_secs(60);
 
 pub type RunFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// One job of a plan.
-#[derive(Clone)]
-pub struct PlannedJob {
+/// One job of a plan: its identity, schedule and what a fire runs (`R`: the scheduler's
+/// [`RunFn`], or the plan's description of the work before the runner turns it into one).
+#[derive(Clone, Debug)]
+pub struct PlannedJob<R = RunFn> {
     /// Unique and stable across reloads: `probe/<ps>/<service>/<probe>`.
     pub key: String,
     /// Changes when anything that shapes the job changes; equal fingerprints keep a job running.
@@ -162,7 +163,22 @@ pub struct PlannedJob {
     pub parent_segment: String,
     pub service: String,
     pub schedule: CronSchedule,
-    pub run: RunFn,
+    pub run: R,
+}
+
+impl<R> PlannedJob<R> {
+    /// The same job with what a fire runs turned into `f(run)`.
+    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> PlannedJob<S> {
+        PlannedJob {
+            key: self.key,
+            fingerprint: self.fingerprint,
+            poller: self.poller,
+            parent_segment: self.parent_segment,
+            service: self.service,
+            schedule: self.schedule,
+            run: f(self.run),
+        }
+    }
 }
 
 /// A job in the scheduler: its plan, and when it fires next.

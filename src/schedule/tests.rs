@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicUsize;
 fn counting_job(key: &str, fingerprint: u64, takes: Duration) -> (PlannedJob, Arc<AtomicUsize>) {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
-    let job = PlannedJob {
+    let job: PlannedJob = PlannedJob {
         key: key.into(),
         fingerprint,
         poller: Poller::Probe,
