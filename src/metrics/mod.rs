@@ -5,7 +5,8 @@
 //! live in a compact [`store`] written straight to the text format; a service that leaves the
 //! configuration, a field that vanishes from a response or a section that falls out of the
 //! window leaves no stale series. The exporter's own few series (scheduler, configuration,
-//! process, HTTP) use the `prometheus` crate's registry.
+//! process, HTTP) use the `prometheus` crate's registry. Every family's name, type, help and
+//! labels come from the [`catalog`].
 
 pub mod catalog;
 mod families;

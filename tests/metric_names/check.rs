@@ -251,7 +251,7 @@ fn check_expr(place: &str, expr: &str, records: &Records, problems: &mut Vec<Str
 }
 
 /// The value of every `expr:` key of a YAML text (plain, quoted or a block), unquoted.
-fn yaml_exprs(text: &str) -> Vec<String> {
+pub fn yaml_exprs(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
