@@ -250,7 +250,10 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             WebSecurity::load(&path)
         };
-        assert!(!load("").unwrap().requires_auth(), "an empty file is no auth");
+        assert!(
+            !load("").unwrap().requires_auth(),
+            "an empty file is no auth"
+        );
         assert!(!load("# only a comment\n").unwrap().requires_auth());
         assert!(!load("basic_auth_users: {}\n").unwrap().requires_auth());
         let hash = "$2y$04$ZVW3ZzOW1IX0g1g0yIuvcOCbvXwu0Ge0CXAP8QIRYEtqlQCHUgfWO";
@@ -263,9 +266,15 @@ mod tests {
             "{unknown}"
         );
         let typed = msg("basic_auth_users: [a, b]\n");
-        assert!(typed.contains("basic_auth_users: invalid type: sequence"), "{typed}");
+        assert!(
+            typed.contains("basic_auth_users: invalid type: sequence"),
+            "{typed}"
+        );
         let broken = msg("basic_auth_users: {a: b\n");
-        assert!(broken.contains("web.yml: ") && broken.contains("line"), "{broken}");
+        assert!(
+            broken.contains("web.yml: ") && broken.contains("line"),
+            "{broken}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
