@@ -6,10 +6,11 @@
 //! ([`crate::plan::build`]), swaps the jobs into the scheduler by diff, gives the runner its new
 //! context and tells the recorder which targets the plan has. Job runs never call back into it.
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +19,7 @@ use crate::config::{Config, Flavor, Probe, ProbeEndpoint, Service};
 use crate::history::History;
 use crate::metrics::Metrics;
 use crate::outcome::{PollOutcome, ProbeOutcome};
-use crate::poll::discovery::{coverage, Coverage, Listing};
+use crate::poll::discovery::{coverage, Coverage, Discovered, Listing};
 use crate::poll::{logs::LogStates, Budgets, Ctx};
 use crate::record::Recorder;
 use crate::runner::{Found, Runner};
@@ -58,7 +59,7 @@ enum Control {
 #[derive(Default)]
 struct View {
     ready: AtomicBool,
-    state: RwLock<(Option<Arc<Config>>, Arc<BTreeMap<String, Listing>>)>,
+    state: RwLock<(Option<Arc<Config>>, Arc<Discovered>)>,
 }
 
 /// The handle on the running daemon.
@@ -116,12 +117,7 @@ impl App {
     }
 
     pub fn config(&self) -> Option<Arc<Config>> {
-        self.view
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone()
+        self.view.state.read().0.clone()
     }
 
     pub fn shard(&self) -> Option<Shard> {
@@ -171,12 +167,7 @@ impl App {
 
     /// What discovery found per discovering parent segment, against the configuration in force.
     pub fn inventory(&self) -> Vec<(String, Coverage)> {
-        let (cfg, found) = self
-            .view
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let (cfg, found) = self.view.state.read().clone();
         let Some(cfg) = cfg else { return Vec::new() };
         cfg.parent_segments
             .iter()
@@ -197,7 +188,7 @@ struct Owner {
     source: ConfigSource,
     shard: Option<Shard>,
     config: Option<Arc<Config>>,
-    discovered: BTreeMap<String, Listing>,
+    discovered: Discovered,
     scheduler: Arc<Scheduler>,
     runner: Arc<Runner>,
     recorder: Arc<Recorder>,
@@ -276,7 +267,7 @@ impl Owner {
     }
 
     fn publish(&self) {
-        let mut state = self.view.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.view.state.write();
         *state = (self.config.clone(), Arc::new(self.discovered.clone()));
     }
 

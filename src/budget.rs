@@ -3,8 +3,8 @@
 //! Probes and pollers of a service share one [`Budget`]. It also holds a pause set by a 429's
 //! `Retry-After`, during which nothing is sent to that service. It only waits; it never sends.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -42,7 +42,7 @@ impl Budget {
     /// returns it. Call [`Budget::acquire`] to also wait for it.
     pub fn reserve(&self) -> Instant {
         let now = Instant::now();
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         let mut at = now;
         if let Some(p) = st.paused_until {
             if p > at {
@@ -83,12 +83,12 @@ impl Budget {
     /// Sends nothing to this service before `now + d` (a 429's `Retry-After`).
     pub fn pause_for(&self, d: Duration) {
         let until = Instant::now() + d;
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
     }
 
     pub fn paused_for(&self) -> Option<Duration> {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = self.state.lock();
         st.paused_until
             .and_then(|p| p.checked_duration_since(Instant::now()))
     }

@@ -4,9 +4,9 @@
 //! time never pushes another's rare failure out; and each keeps its last failure (result and
 //! exchange) apart from the ring, so it stays visible after any number of later successes.
 
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -66,13 +66,14 @@ impl Target {
     }
 }
 
-/// Results kept over all targets by default: ~10 MB. Up to 500 targets each keeps the per-target
-/// limit (100); at 5,000 services (15,000 targets) the per-target limit alone would keep 1.5
-/// million records, ~300 MB, and each keeps 3 (its last failure is kept apart in any case).
+/// Results kept over all targets by default, so that memory stays bounded however many targets
+/// there are: a few hundred targets each keep the per-target limit, many thousands keep fewer
+/// each (at least 3; the last failure is kept apart in any case). Sizes: docs/performance.md.
 pub const DEFAULT_MAX_RECORDS: usize = 50_000;
 
 /// The response body kept of a successful exchange; failed ones keep all of the
-/// [`crate::outcome::BODY_EXCERPT`]. At 5,000 services the 4 KiB log pages alone were ~15 MB.
+/// [`crate::outcome::BODY_EXCERPT`], as successful log pages were most of the history's memory
+/// at scale (docs/performance.md).
 pub const SUCCESS_EXCERPT: usize = 1024;
 
 /// Cuts `s` to at most `max` bytes at a character boundary.
@@ -91,7 +92,7 @@ fn shorten(s: &mut String, max: usize, truncated: &mut bool) {
 pub struct History {
     limit: usize,
     max_records: AtomicUsize,
-    /// Boxed: a B-tree node holds 11 values inline, and a `Target` is ~0.4 KiB.
+    /// Boxed: a B-tree node holds 11 values inline, and a `Target` is large.
     targets: RwLock<BTreeMap<String, Box<Target>>>,
 }
 
@@ -125,7 +126,7 @@ impl History {
     /// Makes a target known (shown as "not run yet") before its first result.
     pub fn declare(&self, poller: Poller, ps: &str, svc: &str, probe: Option<&str>) {
         let id = target_id(poller, ps, svc, probe);
-        let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.targets.write();
         t.entry(id.clone()).or_insert_with(|| {
             Box::new(Target {
                 id,
@@ -147,7 +148,7 @@ impl History {
 
     /// Forgets targets for which `keep` is false (they left the configuration).
     pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
-        let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.targets.write();
         t.retain(|id, _| keep(id));
     }
 
@@ -157,7 +158,7 @@ impl History {
                 shorten(&mut resp.body, SUCCESS_EXCERPT, &mut resp.truncated);
             }
         }
-        let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.targets.write();
         let limit = self.per_target(t.len());
         let Some(target) = t.get_mut(id) else { return };
         target.runs += 1;
@@ -226,14 +227,14 @@ impl History {
     }
 
     pub fn snapshot(&self) -> Vec<Target> {
-        let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let t = self.targets.read();
         t.values().map(|b| (**b).clone()).collect()
     }
 
     /// The targets without their exchanges and with only the last `recent` results: cheap to
     /// render for a page that lists every target.
     pub fn summary(&self, recent: usize) -> Vec<Target> {
-        let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let t = self.targets.read();
         t.values()
             .map(|x| Target {
                 recent: x.recent.iter().rev().take(recent).rev().cloned().collect(),
@@ -245,12 +246,12 @@ impl History {
     }
 
     pub fn get(&self, id: &str) -> Option<Target> {
-        let t = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let t = self.targets.read();
         t.get(id).map(|b| (**b).clone())
     }
 
     pub fn len(&self) -> usize {
-        self.targets.read().map(|t| t.len()).unwrap_or(0)
+        self.targets.read().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -5,8 +5,8 @@
 //! finds goes to the plan owner as a message on the `found` channel: a run never changes the plan
 //! itself.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -40,11 +40,11 @@ impl Runner {
 
     /// The context runs use from now on.
     pub fn set_ctx(&self, ctx: Arc<Ctx>) {
-        *self.ctx.write().unwrap_or_else(|e| e.into_inner()) = Some(ctx);
+        *self.ctx.write() = Some(ctx);
     }
 
     fn ctx(&self) -> Option<Arc<Ctx>> {
-        self.ctx.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.ctx.read().clone()
     }
 
     /// The scheduler's view of a planned job: its identity, schedule, and what a fire runs.
@@ -126,6 +126,3 @@ fn service_ref(s: &Service) -> ServiceRef {
         budget_rps: s.max_requests_per_second,
     }
 }
-
-/// What discovery found so far, by parent segment.
-pub type Discovered = BTreeMap<String, Listing>;

@@ -8,9 +8,10 @@
 //!
 //! One task drives every job: a queue of next fire times, ordered, which the driver sleeps on and
 //! pops as they fall due, spawning each run as its own task. A job waiting for its time is an
-//! entry in a map and in the queue (~0.3 KiB with its strings), not a task with its own timer and
-//! cancellation token (~1 KiB): at 15,000 jobs the difference is ~10 MiB.
+//! entry in a map and in the queue, not a task with its own timer and cancellation token, which
+//! costs several times more per job (figures: docs/performance.md).
 
+use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
@@ -19,7 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,7 +36,7 @@ use crate::record::Recorder;
 #[derive(Clone)]
 pub struct CronSchedule {
     source: String,
-    /// Shared by the clones (each job holds one): a parsed schedule is ~0.35 KiB of sets.
+    /// Shared by the clones (each job holds one): a parsed schedule is a set per field.
     parsed: Arc<cron::Schedule>,
 }
 
@@ -293,7 +294,7 @@ impl Scheduler {
     pub fn apply(&self, plan: Vec<PlannedJob>) -> ApplyStats {
         let mut stats = ApplyStats::default();
         {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut jobs = self.jobs.lock();
             let mut old = std::mem::take(&mut jobs.map);
             for job in plan {
                 if let Some(entry) = old.remove(&job.key) {
@@ -338,7 +339,7 @@ impl Scheduler {
     }
 
     pub fn job_count(&self) -> usize {
-        self.jobs.lock().map(|j| j.map.len()).unwrap_or(0)
+        self.jobs.lock().map.len()
     }
 
     /// Stops firing and waits up to `grace` for runs in flight; returns whether they all ended.
@@ -373,7 +374,7 @@ async fn drive(
     recorder: Arc<Recorder>,
 ) {
     loop {
-        let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next_due();
+        let next = jobs.lock().next_due();
         // With nothing queued, a plan change is the only thing to wait for.
         let until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -382,7 +383,7 @@ async fn drive(
             _ = shutdown.cancelled() => return,
         }
         let now = Instant::now();
-        let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = jobs.lock();
         for (key, at) in jobs.pop_due(now) {
             let Some(e) = jobs.map.get(&*key) else {
                 continue;

@@ -1,13 +1,13 @@
 //! The per-service series: compact state per service, written straight to the text format.
 //!
-//! At thousands of services these families are nearly all of `/metrics` (about 90 series a
-//! service). In the `prometheus` crate each series costs ~0.7 KiB (label pairs per child, two
-//! histogram shards) plus a full copy per scrape in `gather()`; here a service is one struct of
-//! plain numbers behind its own mutex (a few hundred bytes per probe), and a render walks it
-//! once per family. Removing a service is removing its entry: nothing can be left behind.
+//! At thousands of services these families are nearly all of `/metrics`. In the `prometheus`
+//! crate each series carries its label pairs per child and two histogram shards, and `gather()`
+//! copies all of them per scrape; here a service is one struct of plain numbers behind its own
+//! mutex, and a render walks it once per family (sizes: docs/performance.md). Removing a service is removing its entry: nothing can be left behind.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 
 use super::families::FAMILIES;
 pub use super::families::FLUSH_AT;
@@ -201,37 +201,33 @@ pub struct Store {
     services: RwLock<BTreeMap<Key, Arc<Mutex<Service>>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Store {
     /// Runs `f` on the series of a service, creating it on first use.
     pub fn with<R>(&self, ps: &str, svc: &str, f: impl FnOnce(&mut Service) -> R) -> R {
         let found = {
-            let map = self.services.read().unwrap_or_else(|e| e.into_inner());
+            let map = self.services.read();
             map.get(&(ps.to_string(), svc.to_string())).cloned()
         };
         let entry = match found {
             Some(e) => e,
             None => {
-                let mut map = self.services.write().unwrap_or_else(|e| e.into_inner());
+                let mut map = self.services.write();
                 map.entry((ps.to_string(), svc.to_string()))
                     .or_insert_with(|| Arc::new(Mutex::new(Service::new(ps, svc))))
                     .clone()
             }
         };
-        let mut s = lock(&entry);
+        let mut s = entry.lock();
         f(&mut s)
     }
 
     pub fn remove(&self, ps: &str, svc: &str) {
-        let mut map = self.services.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.services.write();
         map.remove(&(ps.to_string(), svc.to_string()));
     }
 
     pub fn keys(&self) -> Vec<Key> {
-        let map = self.services.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.services.read();
         map.keys().cloned().collect()
     }
 
@@ -240,7 +236,7 @@ impl Store {
     /// it may drain `out` (to stream into a compressor) or leave it (to build the whole text).
     pub fn render(&self, out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
         let services: Vec<Arc<Mutex<Service>>> = {
-            let map = self.services.read().unwrap_or_else(|e| e.into_inner());
+            let map = self.services.read();
             map.values().cloned().collect()
         };
         let mut labels = Vec::with_capacity(256);
@@ -250,7 +246,7 @@ impl Store {
             let header_end = out.len();
             let mut wrote = false;
             for s in &services {
-                (family.write)(&lock(s), family.name, &mut labels, out);
+                (family.write)(&s.lock(), family.name, &mut labels, out);
                 if out.len() > header_end {
                     wrote = true;
                     if out.len() >= FLUSH_AT {

@@ -14,6 +14,9 @@ use crate::td::discovery::{self, FoundService};
 /// Pages followed at most per run (1,000 items a page at most: a million services).
 pub const MAX_PAGES: usize = 1000;
 
+/// What discovery found so far, by parent segment.
+pub type Discovered = BTreeMap<String, Listing>;
+
 /// What one complete listing found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listing {

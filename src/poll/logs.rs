@@ -7,8 +7,9 @@
 //! again adds nothing. Identities are remembered for a horizon behind the newest entry; an
 //! entry older than that is taken as counted already. The section cap maps sections to labels.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
@@ -196,17 +197,17 @@ pub struct LogStates {
 
 impl LogStates {
     pub fn get(&self, key: &str, cap: SectionCap, horizon: Duration) -> Arc<Mutex<LogState>> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         let st = map
             .entry(key.to_string())
             .or_insert_with(|| Arc::new(Mutex::new(LogState::new(cap.clone(), horizon))))
             .clone();
-        st.lock().unwrap_or_else(|e| e.into_inner()).set_cap(cap);
+        st.lock().set_cap(cap);
         st
     }
 
     pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         map.retain(|k, _| keep(k));
     }
 }
@@ -230,7 +231,7 @@ pub async fn run(
     let horizon = (lr.overlap * 2).max(Duration::from_secs(600)).max(window);
     let state = ctx.log_states.get(&svc.key(), cap, horizon);
     let since = {
-        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = state.lock();
         st.newest()
             .map(|n| n - lr.overlap.as_secs_f64())
             .unwrap_or_else(|| unix_now() - window.as_secs_f64())
@@ -287,7 +288,7 @@ pub async fn run(
     // again, and counting is idempotent.
     let now = unix_now();
     let (ingest, shares, newest) = {
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = state.lock();
         let ingest = st.ingest(&entries, now);
         let shares = st.shares(now, window);
         (ingest, shares, st.newest())

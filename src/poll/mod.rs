@@ -11,8 +11,9 @@ pub mod logs;
 pub mod metrics;
 pub mod probe;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::budget::Budget;
@@ -53,7 +54,7 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn get(&self, key: &str, per_second: u32) -> Arc<Budget> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         let entry = map
             .entry(key.to_string())
             .or_insert_with(|| Arc::new(Budget::new(per_second)));
@@ -64,7 +65,7 @@ impl Budgets {
     }
 
     pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.lock();
         map.retain(|k, _| keep(k));
     }
 }

@@ -133,7 +133,7 @@ impl TdClient {
         if exchange.timings.total.is_zero() {
             exchange.timings.total = start.elapsed();
         }
-        let connect = slot.lock().ok().and_then(|s| *s);
+        let connect = *slot.lock();
         exchange.timings.connect = connect;
         // First byte counts from the request being sent, after the connect.
         if let (Some(c), Some(fb)) = (connect, exchange.timings.first_byte) {
@@ -213,7 +213,7 @@ impl TdClient {
         // the request was queued for the connection's task (a cross-thread wake-up away); a new
         // connection's clock keeps its start, so the connect counts.
         let reused = timing::CONNECT_TIME
-            .try_with(|slot| slot.lock().is_ok_and(|s| s.is_none()))
+            .try_with(|slot| slot.lock().is_none())
             .unwrap_or(false);
         let sent = answer
             .rx

@@ -4,9 +4,10 @@
 //! [`TdClient::send`](super::TdClient::send) puts in a task-local for the request. A request on a
 //! pooled connection runs no connect, so its slot stays empty ("reused").
 
+use parking_lot::Mutex;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -51,9 +52,7 @@ where
             let start = Instant::now();
             let out = fut.await;
             if let Some(slot) = slot {
-                if let Ok(mut s) = slot.lock() {
-                    *s = Some(start.elapsed());
-                }
+                *slot.lock() = Some(start.elapsed());
             }
             out
         })

@@ -13,9 +13,10 @@
 //! threads; an unknown user is checked against a dummy hash so that the answer takes as long as
 //! for a known one.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -208,7 +209,7 @@ impl ReloadingCert {
 
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let mut cur = self.current.lock().ok()?;
+        let mut cur = self.current.lock();
         let (c, k) = (mtime(&self.cert), mtime(&self.key));
         if (c, k) != (cur.0, cur.1) {
             match load_key(&self.cert, &self.key) {
