@@ -25,10 +25,11 @@ if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list | grep -q '^ni
   echo "fuzz: SKIPPED: no nightly toolchain (cargo-fuzz needs one: rustup toolchain install nightly)"
   exit 0
 fi
-
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  echo "fuzz: installing cargo-fuzz"
-  cargo install cargo-fuzz --locked
+scripts/install-deps.sh fuzz
+# cargo fuzz has no --locked: check fuzz/Cargo.lock first, so that the run never rewrites it.
+if ! cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+  echo "fuzz: fuzz/Cargo.lock is out of date: cargo +nightly update -p td-pz-exporter --manifest-path fuzz/Cargo.toml, and commit it"
+  exit 1
 fi
 
 t0=$(date +%s)

@@ -4,12 +4,12 @@
 # checks, the browser test of the status page, the end-to-end test against real Prometheus and
 # Alertmanager, and a short fuzzing run. One release build is shared by every stage but fuzzing
 # (which needs its own instrumented build); fuzzing runs in the background beside the later stages,
-# as the end-to-end test mostly waits for alerts to resolve. `.ci/run` runs exactly this.
+# as the end-to-end test mostly waits for alerts to resolve. The work tree is as clean at the end as at
+# the start (git status --porcelain). `.ci/run` runs exactly this; `make` lists the single tasks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 export TD_PZ_BIN="$PWD/target/release/td-pz-exporter"
-export TD_PZ_EXPORTER_BIN="$TD_PZ_BIN"
 
 start=$(date +%s)
 passed=0
@@ -44,7 +44,13 @@ summary() {
   echo "test.sh: $passed passed, $failed failed"
 }
 
-stage "install dependencies" scripts/install-deps.sh
+status_before=$(git status --porcelain 2>/dev/null || true)
+clean_tree() {
+  local now
+  now=$(git status --porcelain 2>/dev/null || true)
+  [ "$now" = "$status_before" ] || { echo "the test command changed the work tree:"; diff <(echo "$status_before") <(echo "$now"); return 1; }
+}
+stage "install dependencies" scripts/install-deps.sh test browser contract deploy fuzz
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy (warnings denied)" cargo clippy --release --all-targets --locked -- -D warnings
 # Every simulator of the suite (in-process, `simulate`, the demo) appends what it was asked and
@@ -71,5 +77,6 @@ stage "status page in headless Chromium" scripts/browser-test.sh
 stage "end to end: simulator, exporter, Prometheus, Alertmanager, webhook" scripts/e2e.sh
 stage "contract: requests and answers vs TD's OpenAPI (openapi-core), td-js-sdk vs /public" scripts/contract-test.sh "$TD_PZ_SIM_RECORD"
 stage "fuzzing (cargo fuzz, response and config parsers)" join_fuzz
+stage "the work tree is left as it was" clean_tree
 summary
 [ "$failed" = 0 ]

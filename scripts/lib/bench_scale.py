@@ -1,4 +1,4 @@
-"""scripts/bench-scale.sh: many services on the default schedules.
+"""bench.py scale (scripts/bench-scale.sh): many services on the default schedules.
 
 N services (default 5,000), each with a service_id and one probe: probe "*/30 * * * * *",
 metrics "0 * * * * *", logs "15,45 * * * * *" (the README's defaults: a probe every 30 s,
@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 
-import benchlib as B
+import bench as B
 
 NAMES = {
     "td_pz_scheduler_lateness_seconds_bucket",
@@ -149,21 +149,13 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    work = B.workdir("scale")
-    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": a.log_rate})
-    cfg = os.path.join(work, "exporter.toml")
-    with open(cfg, "w") as f:
-        f.write(config(sim_url, a.services, a.spread, a.probes))
-    port = B.free_port()
-    url = f"http://127.0.0.1:{port}"
+    st = B.new_stack("scale")
+    sim_url = st.simulator({"accept_any_service": True, "log_rate": a.log_rate})
+    sim, work = st.simulator_proc, st.work
     t_start = time.time()
-    exp = B.start(
-        "exporter",
-        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}", *a.exporter_arg],
-        work,
-        dict([("TD_API_KEY", B.API_KEY)] + [e.split("=", 1) for e in a.env]),
-    )
-    B.wait_http(url + "/-/ready", timeout=300, proc=exp)
+    url = st.exporter(config(sim_url, a.services, a.spread, a.probes), a.exporter_arg,
+                      dict(e.split("=", 1) for e in a.env), timeout=300)
+    exp = st.exporter_proc
     ready_after = time.time() - t_start
     B.log(f"{a.services} services ready after {ready_after:.1f}s; warming up for a minute")
 
@@ -191,7 +183,7 @@ def main():
         if nxt >= t_end:
             break
         time.sleep(max(0.0, nxt - time.time()))
-        B.alive(exp)
+        st.alive(exp)
         body, took, cpu = scrape(url, exp.pid)
         size, wire = len(body), WIRE["bytes"]
         del body
@@ -200,7 +192,7 @@ def main():
     w.close()
     sampler.stop.set()
     other = busy.other_cores()
-    B.alive(exp)
+    st.alive(exp)
     rss = B.status_kib(exp.pid, "VmRSS")
     hwm = B.status_kib(exp.pid, "VmHWM")
     t_s1 = time.time()
@@ -273,9 +265,7 @@ def main():
         rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
     if fails:
         rep.note(f"{fails:.0f} probes/polls failed in the window (see the exporter log in {work})")
-    rep.print()
-    if a.out:
-        rep.save(a.out)
+    rep.print(a.out)
 
 
 def wait_target(sec):

@@ -1,4 +1,4 @@
-"""scripts/bench-vs-blackbox.sh: the same HTTP POST probe run by td-pz-exporter and by
+"""bench.py vs-blackbox (scripts/bench-vs-blackbox.sh): the same HTTP POST probe run by td-pz-exporter and by
 blackbox_exporter at the same rate, and the same request sent by wrk (the floor).
 
 Phases, one after the other against one simulator (whose CPU is not counted):
@@ -17,7 +17,8 @@ import os
 import re
 import time
 
-import benchlib as B
+import bench as B
+from stack import free_port, http
 
 PS, SVC, USER = "394649", "product_recommendations", "vip_user_001"
 PATH = f"/audiences/{PS}/personalization/{SVC}"
@@ -82,23 +83,12 @@ end
 
 
 def metrics(url):
-    _, body = B.http_get(url + "/metrics")
-    return B.prom_samples(body.decode(), {"td_pz_probes_total", "td_pz_probe_failures_total"})
+    return B.prom_samples(http(url + "/metrics"), {"td_pz_probes_total", "td_pz_probe_failures_total"})
 
 
-def phase_exporter(a, work, sim_url, rep):
-    cfg = os.path.join(work, "exporter.toml")
-    with open(cfg, "w") as f:
-        f.write(exporter_config(sim_url, a.rate))
-    port = B.free_port()
-    url = f"http://127.0.0.1:{port}"
-    exp = B.start(
-        "exporter",
-        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
-        work,
-        {"TD_API_KEY": B.API_KEY},
-    )
-    B.wait_http(url + "/-/ready", proc=exp)
+def phase_exporter(a, st, sim_url):
+    url = st.exporter(exporter_config(sim_url, a.rate))
+    exp = st.exporter_proc
     time.sleep(a.warmup)
     s0 = metrics(url)
     w = B.Window([exp.pid])
@@ -107,9 +97,9 @@ def phase_exporter(a, work, sim_url, rep):
     next_scrape = time.monotonic() + 7.5
     scrapes = 0
     while time.monotonic() < t_end:
-        B.alive(exp)
+        st.alive(exp)
         if time.monotonic() >= next_scrape:
-            B.http_get(url + "/metrics")
+            http(url + "/metrics")
             scrapes += 1
             next_scrape += 15
         time.sleep(0.05)
@@ -121,7 +111,7 @@ def phase_exporter(a, work, sim_url, rep):
     hwm = B.status_kib(exp.pid, "VmHWM")
     rss = B.status_kib(exp.pid, "VmRSS")
     anon, file_ = B.status_kib(exp.pid, "RssAnon"), B.status_kib(exp.pid, "RssFile")
-    B.stop(exp)
+    st.stop(exp)
     if probes <= 0:
         raise SystemExit("measurement failed: td-pz-exporter ran no probes")
     cpu = w.cpu[exp.pid]
@@ -131,17 +121,13 @@ def phase_exporter(a, work, sim_url, rep):
     }
 
 
-def phase_blackbox(a, work, sim_url):
-    cfg = os.path.join(work, "blackbox.yml")
+def phase_blackbox(a, st, sim_url):
+    cfg = os.path.join(st.work, "blackbox.yml")
     with open(cfg, "w") as f:
         f.write(BLACKBOX_CONFIG.format(key=B.API_KEY, body=BODY))
-    port = B.free_port()
-    bb = B.start(
-        "blackbox",
-        [a.blackbox, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
-        work,
-    )
-    B.wait_http(f"http://127.0.0.1:{port}/-/healthy", proc=bb)
+    port = free_port()
+    bb = st.start("blackbox", [a.blackbox, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"])
+    st.wait(bb, f"http://127.0.0.1:{port}/-/healthy")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     target = f"{sim_url}{PATH}"
     query = f"/probe?module=td_post&target={target}"
@@ -173,12 +159,12 @@ def phase_blackbox(a, work, sim_url):
     ok, bad = drive(a.duration)
     w.close()
     other = busy.other_cores()
-    B.alive(bb)
+    st.alive(bb)
     hwm = B.status_kib(bb.pid, "VmHWM")
     rss = B.status_kib(bb.pid, "VmRSS")
     anon, file_ = B.status_kib(bb.pid, "RssAnon"), B.status_kib(bb.pid, "RssFile")
     conn.close()
-    B.stop(bb)
+    st.stop(bb)
     if ok + bad == 0:
         raise SystemExit("measurement failed: blackbox ran no probes")
     return {
@@ -223,18 +209,20 @@ def main():
     ap.add_argument("--out", help="also write the figures as JSON here")
     a = ap.parse_args()
 
-    work = B.workdir("bb")
-    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": 0.1})
+    st = B.new_stack("bb")
+    sim_url = st.simulator({"accept_any_service": True, "log_rate": 0.1})
+    sim = st.simulator_proc
     a.sim_pid = sim.pid
+    work = st.work
 
     B.log(f"A: td-pz-exporter, {a.rate} probes/s for {a.duration}s")
-    ours = phase_exporter(a, work, sim_url, None)
+    ours = phase_exporter(a, st, sim_url)
     B.log(f"B: blackbox_exporter, {a.rate} /probe/s for {a.duration}s")
-    bb = phase_blackbox(a, work, sim_url)
+    bb = phase_blackbox(a, st, sim_url)
     B.log(f"C: wrk paced at {a.rate}/s for {a.wrk_seconds}s, then flat out for 10s")
     wrk_paced = run_wrk(a, work, sim_url, a.wrk_seconds, paced=True)
     wrk_flat = run_wrk(a, work, sim_url, 10, paced=False)
-    B.alive(sim)
+    st.alive(sim)
 
     per_k = lambda r: r["cpu"] / r["probes"] * 1000  # noqa: E731
     ours_k, bb_k = per_k(ours), per_k(bb)
@@ -272,9 +260,7 @@ def main():
         rep.note("some probes or requests failed: see the counts above")
     if other > 0.3:
         rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
-    rep.print()
-    if a.out:
-        rep.save(a.out)
+    rep.print(a.out)
 
 
 if __name__ == "__main__":

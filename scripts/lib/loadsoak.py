@@ -1,16 +1,18 @@
-#!/usr/bin/env python3
-"""Measurement helpers of scripts/load.sh and scripts/soak.sh (standard library only).
+"""bench.py load | soak (scripts/load.sh, scripts/soak.sh; docs/reliability.md): the simulator and the
+exporter on many services (scripts/lib/stack.py), under the measurement lock.
 
-    measure.py gen-config  --out F --sim URL --services N [--probes P] [--probe-schedule CRON]
-                           [--metrics-schedule CRON] [--logs-schedule CRON] [--timeout 5s]
-    measure.py scrape      URL OUT                 # one /metrics scrape to a file, with its time
-    measure.py load-report --before F --after F --wrk F --probe-jobs N
-    measure.py soak        --exporter URL --sim URL --pid P --sim-pid P --services N --seconds T
-                           --stderr F --csv F [--sample 5] [--phase 5] [--settle 30]
-
-Histogram quantiles are computed like Prometheus' histogram_quantile(): from the bucket counts
-(here the increase between two scrapes), linear interpolation inside the bucket the rank falls in.
-A rank in the +Inf bucket gives the highest finite bound, reported as ">= that bound".
+load: LOAD_SERVICES (50) services x LOAD_PROBES (2, at most 3) probes every second, metrics and logs
+  every 5 s; after LOAD_WARMUP (10) s, `wrk -t LOAD_THREADS (2) -c LOAD_CONNECTIONS (200) -d LOAD_SECONDS
+  (30) --timeout LOAD_WRK_TIMEOUT (10s)` on /metrics between two scrapes. Asserts zero wrk errors, probe
+  fire lateness p99 < 100 ms, no skipped run, every scheduled probe ran, no panic.
+soak: SOAK_SERVICES (1000) services, each with one probe, metrics and logs pollers every second, for
+  SOAK_SECONDS (600) s while the scenario cycles through the faults every SOAK_PHASE (5) s; samples every
+  SOAK_SAMPLE (5) s, SOAK_OFFSET (0.8) s into a second; baseline and end settle SOAK_SETTLE (30) s.
+  Asserts the exporter alive and without panic, every sample scraped, no task leak, RSS growth < 10%,
+  open fds flat.
+Histogram quantiles are Prometheus' histogram_quantile() over the increase between two scrapes; a rank
+in the +Inf bucket gives the highest finite bound, reported as ">= that bound". The last line is
+`load|soak: N passed, M failed`.
 """
 
 import argparse
@@ -571,116 +573,51 @@ def soak(a):
     return ch.finish()
 
 
-# ---------------------------------------------------------------------------------------------
-# What else used the machine's CPU during a measurement.
-
-def cpu_snapshot():
-    """{"t": monotonic, "total": busy ticks of the machine, "procs": {pid: [comm + args, ticks]}}."""
-    with open("/proc/stat") as f:
-        cpu = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(cpu) - cpu[3] - (cpu[4] if len(cpu) > 4 else 0)  # minus idle and iowait
-    procs = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        procs[d] = [cmd[:160], int(fields[11]) + int(fields[12])]  # utime + stime
-    return {"t": time.monotonic(), "total": busy, "procs": procs}
-
-
-def cpu_report(a_snap, b_snap, ours=()):
-    """Lines: the machine's busy CPU over the window and its top consumers, ours marked."""
-    tick = os.sysconf("SC_CLK_TCK")
-    dt = b_snap["t"] - a_snap["t"]
-    busy = (b_snap["total"] - a_snap["total"]) / tick / dt
-    use, mine = [], 0.0
-    for pid, (cmd, ticks) in b_snap["procs"].items():
-        before = a_snap["procs"].get(pid, [cmd, 0])[1]
-        d = (ticks - before) / tick / dt
-        if int(pid) in ours:
-            mine += d
-        if d > 0.02:
-            use.append((d, pid, cmd))
-    lines = [f"machine CPU over {dt:.0f} s: {100 * busy:.0f}% busy of {os.cpu_count() * 100}% ({os.cpu_count()} cores); "
-             f"this test's processes {100 * mine:.0f}%, everything else {100 * (busy - mine):.0f}% "
-             "(short-lived processes included)"]
-    for d, pid, cmd in sorted(use, reverse=True)[:6]:
-        mark = " (this test)" if int(pid) in ours else ""
-        lines.append(f"  {100 * d:5.0f}%  pid {pid}{mark}: {cmd[:110]}")
-    return lines
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen-config")
-    g.add_argument("--out", required=True)
-    g.add_argument("--sim", required=True)
-    g.add_argument("--services", type=int, required=True)
-    g.add_argument("--probes", type=int, default=1)
-    g.add_argument("--probe-schedule", default="* * * * * *")
-    g.add_argument("--metrics-schedule", default="* * * * * *")
-    g.add_argument("--logs-schedule", default="* * * * * *")
-    g.add_argument("--timeout", default="5s")
-    g.add_argument("--rps", type=int, default=5)
-    s = sub.add_parser("scrape")
-    s.add_argument("url")
-    s.add_argument("out")
-    l = sub.add_parser("load-report")
-    l.add_argument("--before", required=True)
-    l.add_argument("--after", required=True)
-    l.add_argument("--wrk", required=True)
-    l.add_argument("--probe-jobs", type=int, required=True)
-    l.add_argument("--stderr")
-    k = sub.add_parser("soak")
-    k.add_argument("--exporter", required=True)
-    k.add_argument("--sim", required=True)
-    k.add_argument("--pid", type=int, required=True)
-    k.add_argument("--sim-pid", type=int, required=True)
-    k.add_argument("--services", type=int, required=True)
-    k.add_argument("--seconds", type=float, required=True)
-    k.add_argument("--stderr", required=True)
-    k.add_argument("--csv", required=True)
-    k.add_argument("--sample", type=float, default=5.0)
-    k.add_argument("--phase", type=float, default=5.0)
-    k.add_argument("--settle", type=float, default=30.0)
-    k.add_argument("--offset", type=float, default=0.8, help="sample this far into a wall-clock second")
-    c = sub.add_parser("cpusnap", help="write a CPU snapshot of the machine and its processes (JSON)")
-    c.add_argument("out")
-    r = sub.add_parser("cpureport", help="the machine's CPU use between two snapshots")
-    r.add_argument("before")
-    r.add_argument("after")
-    r.add_argument("--ours", default="", help="comma-separated pids of this test")
-    p = sub.add_parser("scenario", help="print the fault cycle's scenario NAME (or 'none') as JSON")
-    p.add_argument("--services", type=int, required=True)
-    p.add_argument("name", nargs="?", default="none")
-    a = ap.parse_args()
-    if a.cmd == "gen-config":
-        gen_config(a)
-    elif a.cmd == "scrape":
-        text, _, _ = scrape(a.url)
-        with open(a.out, "w") as f:
-            f.write(f"# scraped_at {time.time():.3f}\n{text}")
-    elif a.cmd == "load-report":
-        sys.exit(load_report(a))
-    elif a.cmd == "soak":
-        sys.exit(soak(a))
-    elif a.cmd == "cpusnap":
-        with open(a.out, "w") as f:
-            json.dump(cpu_snapshot(), f)
-    elif a.cmd == "cpureport":
-        with open(a.before) as f1, open(a.after) as f2:
-            ours = {int(x) for x in a.ours.split(",") if x}
-            print("\n".join(cpu_report(json.load(f1), json.load(f2), ours)))
-    elif a.cmd == "scenario":
-        print(json.dumps(dict(phases(a.services))[a.name]))
-
-
-if __name__ == "__main__":
-    main()
+def main(cmd):
+    import subprocess
+    import tempfile
+    import bench as B
+    env = lambda k, d: type(d)(os.environ.get(f"{cmd.upper()}_{k}", d))  # noqa: E731
+    st = B.new_stack(cmd)
+    a = argparse.Namespace(timeout="5s", rps=5, stderr=os.path.join(st.work, "exporter.log"))
+    if cmd == "load":
+        a.services, a.probes = env("SERVICES", 50), min(3, env("PROBES", 2))
+        a.probe_schedule, a.metrics_schedule = "* * * * * *", "*/5 * * * * *"
+    else:
+        a.services, a.probes, a.probe_schedule, a.metrics_schedule = env("SERVICES", 1000), 1, "* * * * * *", "* * * * * *"
+    a.logs_schedule, a.out = a.metrics_schedule, os.path.join(st.work, "exporter.toml")
+    sim = st.simulator(dict(phases(a.services))["none"])
+    gen_config(a)
+    with open(a.out) as f:
+        exporter = st.exporter(f.read(), ["--log.level=info"])
+    log = lambda m: print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {m}", flush=True)  # noqa: E731
+    busy = B.Busy([st.simulator_proc.pid, st.exporter_proc.pid])
+    if cmd == "soak":
+        a.exporter, a.sim, a.pid, a.sim_pid = exporter, sim, st.exporter_proc.pid, st.simulator_proc.pid
+        a.seconds, a.sample, a.phase = env("SECONDS", 600.0), env("SAMPLE", 5.0), env("PHASE", 5.0)
+        a.settle, a.offset, a.csv = env("SETTLE", 30.0), env("OFFSET", 0.8), os.path.join(st.work, "samples.csv")
+        rc = soak(a)
+        print(f"setup: {a.services} services x (1 probe + metrics + logs pollers) every second; files: {st.work}")
+    else:
+        time.sleep(env("WARMUP", 10))
+        conns, seconds, timeout = env("CONNECTIONS", 200), env("SECONDS", 30), env("WRK_TIMEOUT", "10s")
+        threads = min(env("THREADS", 2), conns)
+        wrk = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout, "--latency", exporter + "/metrics"]
+        paths = [os.path.join(st.work, n) for n in ("before.prom", "after.prom", "wrk.txt")]
+        t0 = time.time()
+        before = scrape(exporter + "/metrics")[0]
+        out = subprocess.run(wrk, capture_output=True, text=True).stdout
+        t1 = time.time()
+        for path, text in zip(paths, (f"# scraped_at {t0:.3f}\n{before}", f"# scraped_at {t1:.3f}\n"
+                                      + scrape(exporter + "/metrics")[0], out)):
+            with open(path, "w") as f:
+                f.write(text)
+        print("command: " + " ".join(wrk))
+        print(f"setup: {a.services} services x {a.probes} probes every second (+ metrics and logs pollers every 5 s)")
+        print("".join("  wrk| " + line + "\n" for line in out.split("Latency Distribution")[-1].splitlines()))
+        print(f"exporter peak RSS since its start (VmHWM): {B.status_kib(st.exporter_proc.pid, 'VmHWM') / 1024:.1f} MiB")
+        rc = load_report(argparse.Namespace(before=paths[0], after=paths[1], wrk=paths[2],
+                                            probe_jobs=a.services * a.probes, stderr=a.stderr))
+    log(f"machine: {os.cpu_count()} cores; other processes used {busy.other_cores():.2f} cores")
+    st.stop()
+    return rc

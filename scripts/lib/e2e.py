@@ -1,33 +1,32 @@
 #!/usr/bin/env python3
-"""The assertions of scripts/e2e.sh, against a running stack (scripts/lib/stack.sh).
-
-    python3 scripts/lib/e2e_checks.py --env=STACK_DIR/stack.env --work=STACK_DIR [--timeout=90]
-        [--resolve-timeout=420] [--only=DRILL,...] [--no-resolve]
-
-Steps (each assertion prints one `ok` or `FAIL` line and counts):
+"""The end-to-end test (scripts/e2e.sh): starts the e2e stack (scripts/lib/stack.py) and asserts, in order:
   1. healthy data: every probe passes, the recording rules and td_pz_section_share exist for every service
-  2. every dashboard query (scripts/dashboard-queries.py) returns at least one series, with the template
-     variables at `.*` and at pz_service=product_recommendations
-  3. every metric name the rules use is in a /metrics scrape (scripts/rule-metric-names.py)
-  4. the drills of tests/e2e/drills.json, all at once on their own services: fired in Prometheus, shown in
+  2. every dashboard query returns at least one series, with the template variables at `.*` and at
+     pz_service=product_recommendations
+  3. the drills of tests/e2e/drills.json, all at once on their own services: fired in Prometheus, shown in
      the overview's alert table, delivered to the right receiver with the right labels; inhibited alerts
      fired, suppressed in Alertmanager and not delivered; then each drill is cleared
-  5. every alert of step 4 resolves in Prometheus, and every delivered one is delivered again as resolved
-  6. nothing else was delivered, nothing ever fired for the healthy services, inhibited alerts never arrived
-Prints a report and `e2e: N passed, M failed`; exits 1 if anything failed. Standard library only.
+  4. every alert of step 3 resolves in Prometheus, and every delivered one is delivered again as resolved
+  5. nothing else was delivered, nothing ever fired for the healthy services, inhibited alerts never arrived
+Prints a report and `e2e: N passed, M failed`; exits 1 if anything failed.
+
+    e2e.py [--keep] [--only=DRILL,...] [--no-resolve] [--timeout=SECONDS]
 """
 
 import argparse
 import json
 import os
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import dashboards
+from stack import ROOT, Stack, http
+
 # alerts/alertmanager.yml routes by severity; scripts/check-alerts.sh proves the mapping with amtool.
 RECEIVER = {"critical": "pager", "warning": "chat", "info": "email-or-nothing"}
 CONTROL_SERVICES = ["product_recommendations", "web_offers"]
@@ -43,29 +42,12 @@ def stamp():
 
 # --- HTTP ---------------------------------------------------------------------------------------------
 
-def http(url, body=None, timeout=10):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        raw = r.read()
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+class Urls:
+    """What the checks read of the running stack."""
 
-
-class Stack:
-    def __init__(self, env_file, work):
-        env = {}
-        with open(env_file, encoding="utf-8") as f:
-            for line in f:
-                k, sep, v = line.strip().partition("=")
-                if sep:
-                    env[k] = v.strip('"')
-        self.sim, self.exporter = env["SIM_URL"], env["EXPORTER_URL"]
-        self.prom, self.am, self.hook_log = env["PROM_URL"], env["AM_URL"], env["HOOK_LOG"]
-        self.work = work
+    def __init__(self, st):
+        self.sim, self.exporter, self.prom = st.urls["simulator"], st.urls["exporter"], st.urls["prometheus"]
+        self.am, self.hook_log, self.work = st.urls["alertmanager"], st.hook_log, st.work
 
     def query(self, expr):
         url = self.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -242,12 +224,7 @@ def wait_healthy(st, res, timeout):
 def dashboard_queries(var_sets):
     out = []
     for vs in var_sets:
-        cmd = [sys.executable, os.path.join(ROOT, "scripts", "dashboard-queries.py")]
-        for k, v in vs.items():
-            cmd.append("--var=%s=%s" % (k, v))
-        text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        for line in text.splitlines():
-            q = json.loads(line)
+        for q in dashboards.queries(vs):
             q["vars"] = ", ".join("%s=%s" % kv for kv in vs.items()) or "all=.*"
             out.append(q)
     return out
@@ -294,20 +271,6 @@ def check_dashboards(st, res, grace):
                     q["fallback"] = True
             res.ok(what, detail)
     return queries, fallback_only
-
-
-def check_metric_names(st, res):
-    print("\n== metric names used by the rules ==")
-    path = os.path.join(st.work, "metrics.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(st.metrics_text())
-    env = dict(os.environ, TD_PZ_METRICS_FILE=path)
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "rule-metric-names.py"), "--metrics=" + path],
-                       env=env, capture_output=True, text=True)
-    out = (p.stdout + p.stderr).strip()
-    ok = res.check(p.returncode == 0, "rule-metric-names: every metric the rules use is exported",
-                   out.replace("\n", " | "))
-    res.note(ok, "metric names: " + out.splitlines()[0] if out else "metric names: no output")
 
 
 # --- drills -------------------------------------------------------------------------------------------
@@ -649,17 +612,17 @@ def report(res, drills, queries, fallback_only, started, resolved_phase):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--env", required=True)
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep target/e2e/run.* even when everything passed")
     ap.add_argument("--timeout", type=float, default=90, help="per wait for firing/arrival (s)")
     ap.add_argument("--resolve-timeout", type=float, default=420, help="after the last clear (s)")
     ap.add_argument("--only", default="", help="comma-separated drill names (default: all)")
     ap.add_argument("--no-resolve", action="store_true", help="skip the resolution phase (quick iteration)")
-    ap.add_argument("--started", type=float, default=None, help="unix time the run started (for the report)")
     a = ap.parse_args()
-    started = a.started or T0
-
-    st = Stack(a.env, a.work)
+    started = T0
+    os.makedirs(os.path.join(ROOT, "target", "e2e"), exist_ok=True)
+    stack = Stack(tempfile.mkdtemp(prefix="run.", dir=os.path.join(ROOT, "target", "e2e")))
+    stack.e2e(fast=True)
+    st = Urls(stack)
     res = Results()
     with open(os.path.join(ROOT, "tests", "e2e", "drills.json"), encoding="utf-8") as f:
         drills = json.load(f)["drills"]
@@ -685,6 +648,11 @@ def main():
         res.fail("the checks themselves crashed", traceback.format_exc().strip().replace("\n", "\n      "))
     report(res, drills, queries, fallback_only, started, not a.no_resolve)
     print("e2e: %d passed, %d failed" % (res.passed, res.failed))
+    stack.stop()
+    if res.failed == 0 and not a.keep:
+        shutil.rmtree(stack.work)
+    else:
+        print("e2e: logs, configs, webhook.jsonl and the Prometheus TSDB are in %s" % stack.work)
     return 0 if res.failed == 0 else 1
 
 
@@ -699,7 +667,6 @@ def run_all(st, res, a, drills, baseline, severities, queries, fallback_only):
         q, f = check_dashboards(st, res, 30)
         queries += q
         fallback_only += f
-        check_metric_names(st, res)
         run_drills(st, res, drills, baseline, a.timeout, severities, queries)
         if not a.no_resolve:
             wait_resolved(st, res, drills, a.resolve_timeout)
