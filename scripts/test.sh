@@ -8,7 +8,7 @@
 # the start (git status --porcelain). `.ci/run` runs exactly this; `make` lists the single tasks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TERM_COLOR=never
+export CARGO_TERM_COLOR=never PYTHONDONTWRITEBYTECODE=1
 export TD_PZ_BIN="$PWD/target/release/td-pz-exporter"
 
 start=$(date +%s)

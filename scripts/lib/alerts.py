@@ -17,6 +17,8 @@ import glob
 import os
 import re
 import sys
+
+sys.dont_write_bytecode = True  # nothing written under scripts/
 import time
 
 import yaml

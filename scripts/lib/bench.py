@@ -22,6 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # nothing written under scripts/
 import tempfile
 import time
 
@@ -171,6 +173,16 @@ def label(labels, key):
 
 def sum_of(samples, name, **match):
     return sum(v for (n, l), v in samples.items() if n == name and all(label(l, k) == w for k, w in match.items()))
+
+
+def buckets(samples, name, **match):
+    """[(le, cumulative count)] of a histogram's _bucket samples, summed over the series matching."""
+    acc = {}
+    for (n, labels), v in samples.items():
+        if n == name and all(label(labels, k) == w for k, w in match.items()):
+            le = float(label(labels, "le"))  # "+Inf" parses as inf
+            acc[le] = acc.get(le, 0.0) + v
+    return sorted(acc.items())
 
 
 def histogram_quantile(q, buckets):

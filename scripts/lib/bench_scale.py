@@ -17,15 +17,8 @@ import urllib.request
 
 import bench as B
 
-NAMES = {
-    "td_pz_scheduler_lateness_seconds_bucket",
-    "td_pz_schedule_skipped_total",
-    "td_pz_probes_total",
-    "td_pz_polls_total",
-    "td_pz_probe_failures_total",
-    "td_pz_poll_failures_total",
-    "td_pz_scheduler_jobs",
-}
+NAMES = {"td_pz_scheduler_lateness_seconds_bucket", "td_pz_schedule_skipped_total", "td_pz_probes_total",
+         "td_pz_polls_total", "td_pz_probe_failures_total", "td_pz_poll_failures_total", "td_pz_scheduler_jobs"}
 
 
 class Sampler(threading.Thread):
@@ -49,41 +42,13 @@ class Sampler(threading.Thread):
         return max(rates) if rates else float("nan")
 
 
-def config(sim_url, n, spread=False, probes=1):
-    """spread: each service gets its own second in the period (per-service schedules), as a
-    jitter spread over the whole period would do; the load is the same, without the bursts."""
-    out = [f"""[td]
-site = "us01"
-api_key_env = "TD_API_KEY"
-personalization_url = "{sim_url}"
-cdp_api_url = "{sim_url}"
-timeout = "10s"
-
-[defaults]
-probe_schedule = "*/30 * * * * *"
-metrics_schedule = "0 * * * * *"
-logs_schedule = "15,45 * * * * *"
-"""]
-    for i in range(n):
-        own = probe_own = ""
-        if spread:
-            own = (f'metrics_schedule = "{i % 60} * * * * *"\n'
-                   f'logs_schedule = "{(i + 15) % 30}/30 * * * * *"\n')
-            probe_own = f'  schedule = "{(i * 7) % 30}/30 * * * * *"\n'
-        out.append(f"""
-[[service]]
-name = "svc_{i:05d}"
-parent_segment_id = "394649"
-service_id = "{100000 + i}"
-api = "cdp"
-{own}""")
-        for k in range(probes):
-            out.append(f"""
-  [[service.probe]]
-  name = "{'vip' if k == 0 else f'vip{k}'}"
-  user_id = "vip_user_001"
-  expect_section = "premium_users"
-{probe_own}""")
+def config(n):
+    out = ['[td]\nsite = "us01"\napi_key_env = "TD_API_KEY"\npersonalization_url = "{sim}"\ncdp_api_url = "{sim}"\n'
+           'timeout = "10s"\n\n[defaults]\nprobe_schedule = "*/30 * * * * *"\nmetrics_schedule = "0 * * * * *"\n'
+           'logs_schedule = "15,45 * * * * *"\n']
+    out += [f'\n[[service]]\nname = "svc_{i:05d}"\nparent_segment_id = "394649"\nservice_id = "{100000 + i}"\napi = "cdp"\n'
+            '\n  [[service.probe]]\n  name = "vip"\n  user_id = "vip_user_001"\n  expect_section = "premium_users"\n'
+            for i in range(n)]
     return "".join(out)
 
 
@@ -107,45 +72,22 @@ def scrape(url, pid):
     return body, took, cpu
 
 
-def wait_until_second(sec, not_before):
-    """Sleeps until wall-clock second `sec` of a minute, at or after `not_before` (unix)."""
+def wait_target(sec, not_before=0.0):
+    """The next wall-clock second `sec` of a minute, after `not_before` (unix)."""
     t = max(time.time(), not_before)
     target = t - (t % 60) + sec
-    if target < t:
-        target += 60
-    time.sleep(max(0.0, target - time.time()))
-    return target
-
-
-def deltas(s0, s1):
-    return {k: v - s0.get(k, 0.0) for k, v in s1.items()}
+    return target + 60 if target <= t else target
 
 
 def lateness(d, poller=None):
-    buckets = {}
-    for (n, l), v in d.items():
-        if n != "td_pz_scheduler_lateness_seconds_bucket":
-            continue
-        if poller and B.label(l, "poller") != poller:
-            continue
-        le = B.label(l, "le")
-        le = float("inf") if le == "+Inf" else float(le)
-        buckets[le] = buckets.get(le, 0.0) + v
-    return sorted(buckets.items())
+    return B.buckets(d, "td_pz_scheduler_lateness_seconds_bucket", **({"poller": poller} if poller else {}))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=5000)
-    ap.add_argument("--probes", type=int, default=1, help="probes per service")
     ap.add_argument("--duration", type=int, default=300)
     ap.add_argument("--log-rate", type=float, default=0.05, help="simulated log entries/s per service")
-    ap.add_argument("--spread", action="store_true",
-                    help="stagger each service's schedules over the period (what-if, not the goal run)")
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment of the exporter, e.g. MALLOC_ARENA_MAX=2 (what-if)")
-    ap.add_argument("--exporter-arg", action="append", default=[], metavar="ARG",
-                    help="extra exporter flag, e.g. --exporter-arg=--history.limit=1 (what-if)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -153,16 +95,15 @@ def main():
     sim_url = st.simulator({"accept_any_service": True, "log_rate": a.log_rate})
     sim, work = st.simulator_proc, st.work
     t_start = time.time()
-    url = st.exporter(config(sim_url, a.services, a.spread, a.probes), a.exporter_arg,
-                      dict(e.split("=", 1) for e in a.env), timeout=300)
+    url = st.exporter(config(a.services), timeout=300)
     exp = st.exporter_proc
     ready_after = time.time() - t_start
     B.log(f"{a.services} services ready after {ready_after:.1f}s; warming up for a minute")
 
     # The start snapshot at :50 (a full scrape, outside the window), the window from :58.
-    at = wait_until_second(50, time.time() + 60)
+    at = wait_target(50, time.time() + 60)
+    time.sleep(max(0.0, at - time.time()))
     rss_unscraped = B.status_kib(exp.pid, "VmRSS")
-    t_s0 = time.time()
     body, _, _ = scrape(url, exp.pid)
     rss_one_scrape = B.status_kib(exp.pid, "VmRSS")
     s0 = B.prom_samples(body.decode(), NAMES)
@@ -195,13 +136,12 @@ def main():
     st.alive(exp)
     rss = B.status_kib(exp.pid, "VmRSS")
     hwm = B.status_kib(exp.pid, "VmHWM")
-    t_s1 = time.time()
     body, _, _ = scrape(url, exp.pid)
     text = body.decode()
     series = sum(1 for line in text.splitlines() if line and line[0] != "#")
     s1 = B.prom_samples(text, NAMES)
     del body, text
-    d = deltas(s0, s1)
+    d = {k: v - s0.get(k, 0.0) for k, v in s1.items()}
 
     cpu = w.cpu[exp.pid]
     scrape_cpu = sum(c for _, c in scrapes)
@@ -214,18 +154,16 @@ def main():
     fails = B.sum_of(d, "td_pz_probe_failures_total") + B.sum_of(d, "td_pz_poll_failures_total")
     fires = late[-1][1] if late else 0
     # Runs are counted between the two snapshots: expected ones over that span.
-    minutes = (t_s1 - t_s0) / 60 if a.spread else a.duration / 60
+    minutes = a.duration / 60
     took = sorted(t for t, _ in scrapes)
 
     rep = B.Report("bench-scale")
     rep.row("services", a.services)
-    rep.row("probes per service", a.probes)
-    if a.spread or a.env or a.exporter_arg:
-        rep.row("what-if", " ".join((["schedules spread over the period"] if a.spread else []) + a.env + a.exporter_arg))
+    rep.row("probes per service", 1)
     rep.row("jobs", f"{B.sum_of(s1, 'td_pz_scheduler_jobs'):.0f}")
     rep.row("ready after start", ready_after, "s")
     rep.row("window", a.duration, "s")
-    rep.row("probes run (expected)", f"{probes:.0f} ({a.services * a.probes * 2 * minutes:.0f})")
+    rep.row("probes run (expected)", f"{probes:.0f} ({a.services * 2 * minutes:.0f})")
     rep.row("metrics polls (expected)", f"{metrics_polls:.0f} ({a.services * minutes:.0f})")
     rep.row("logs polls (expected)", f"{logs_polls:.0f} ({a.services * 2 * minutes:.0f})")
     rep.row("failed probes + polls", f"{fails:.0f}")
@@ -267,11 +205,6 @@ def main():
         rep.note(f"{fails:.0f} probes/polls failed in the window (see the exporter log in {work})")
     rep.print(a.out)
 
-
-def wait_target(sec):
-    t = time.time()
-    target = t - (t % 60) + sec
-    return target + 60 if target <= t else target
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import json
 import os
 import re
 import sys
+
+sys.dont_write_bytecode = True  # nothing written under scripts/
 import urllib.error
 import urllib.parse
 import urllib.request

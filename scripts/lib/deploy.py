@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """The Python checks of scripts/check-deploy.sh: `deploy.py CMD ARGS...` prints its problems, exits 1 if any.
 Needs the tools `install-deps.sh deploy` puts in a venv."""
-import glob, json, os, re, sys, tomllib
+import json
+import os
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -46,32 +50,20 @@ def cmd_tomls():
     check_toml("deploy/compose/td-pz-exporter.toml", (d / "compose/td-pz-exporter.toml").read_text(),
                {"simulator": "http://simulator:9898", "api_key_file": "/run/secrets/td_api_key",
                 "token_files": {"/run/secrets/td_p13n_token"}})
-    unit = (d / "systemd/td-pz-exporter.service").read_text()
-    creds = re.findall(r"^LoadCredential=([^:\s]+):", unit, re.M)
-    sysd = (d / "systemd/td-pz-exporter.toml").read_text()
-    key = tomllib.loads(sysd)["td"].get("api_key_file", "")
-    m = re.match(r"^/run/credentials/td-pz-exporter\.service/(.+)$", key)
-    if not m or m.group(1) not in creds:
-        bad(f"deploy/systemd/td-pz-exporter.toml: api_key_file {key!r} must be "
-            f"/run/credentials/td-pz-exporter.service/<one of the unit's LoadCredential names {creds}>")
-    for line in re.findall(r"^#?\s*token_file\s*=\s*\"([^\"]+)\"", sysd, re.M):
-        m = re.match(r"^/run/credentials/td-pz-exporter\.service/(.+)$", line)
-        commented = re.findall(r"^#?LoadCredential=([^:\s]+):", unit, re.M)
-        if not m or m.group(1) not in commented:
-            bad(f"deploy/systemd/td-pz-exporter.toml: token_file {line!r} matches no LoadCredential line of the unit")
+    # The systemd config reads its key and tokens from credentials the unit loads (some commented out).
+    unit, sysd = (d / "systemd/td-pz-exporter.service").read_text(), (d / "systemd/td-pz-exporter.toml").read_text()
+    cred = r"^/run/credentials/td-pz-exporter\.service/(.+)$"
+    for pattern, creds in ((r"^\s*api_key_file\s*=\s*\"([^\"]+)\"", re.findall(r"^LoadCredential=([^:\s]+):", unit, re.M)),
+                           (r"^#?\s*token_file\s*=\s*\"([^\"]+)\"", re.findall(r"^#?LoadCredential=([^:\s]+):", unit, re.M))):
+        for path in re.findall(pattern, sysd, re.M):
+            m = re.match(cred, path)
+            if not m or m.group(1) not in creds:
+                bad(f"deploy/systemd/td-pz-exporter.toml: {path!r} is no LoadCredential ({creds}) of the unit")
     done()
 
 
-# ---- Compose ----
-
-def interpolate(s):
-    def rep(m):
-        name, default = m.group(1), m.group(3)
-        return os.environ.get(name) or (default or "")
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-([^}]*))?\}", rep, s)
-
-
-def cmd_compose(path, missing_ok_dirs):
+def cmd_compose(path):
+    """compose-spec's parser (unknown keys, bad values), then every reference resolved."""
     from compose_spec import PyCompose
     path = Path(path)
     text = path.read_text()
@@ -80,31 +72,20 @@ def cmd_compose(path, missing_ok_dirs):
     except Exception as e:  # the parser raises ValueError with the location
         bad(f"{path}: {e}")
         done()
-    c = yaml.safe_load(text)
-    base = path.parent
+    c, base = yaml.safe_load(text), path.parent
     services = c.get("services", {})
-    missing_ok = [(ROOT / d).resolve() for d in missing_ok_dirs.split(",") if d]
+    env = lambda m: os.environ.get(m.group(1)) or m.group(3) or ""  # noqa: E731
 
     def exists(rel, what, svc):
-        p = (base / interpolate(rel)).resolve()
-        if p.exists():
-            return
-        for d in missing_ok:
-            if (p == d or d in p.parents) and not d.exists():
-                print(f"note: {what} {rel} of {svc}: {d.relative_to(ROOT)}/ is not in the tree yet")
-                return
-        bad(f"{path}: {svc}: {what} {rel} does not exist ({p})")
-
+        if not (base / re.sub(r"\$\{([A-Za-z_]\w*)(:?-([^}]*))?\}", env, rel)).exists():
+            bad(f"{path}: {svc}: {what} {rel} does not exist")
     for name, s in services.items():
-        for dep in (s.get("depends_on") or {}):
-            if dep not in services:
-                bad(f"{path}: {name}: depends_on unknown service {dep!r}")
-        for kind in ("secrets", "configs"):
-            for ref in s.get(kind, []) or []:
-                src = ref if isinstance(ref, str) else ref.get("source")
-                if src not in (c.get(kind) or {}):
-                    bad(f"{path}: {name}: {kind[:-1]} {src!r} is not defined at top level")
-        for v in s.get("volumes", []) or []:
+        bad_deps = [x for x in (s.get("depends_on") or {}) if x not in services]
+        bad_refs = [f"{kind[:-1]} {ref if isinstance(ref, str) else ref.get('source')}" for kind in ("secrets", "configs")
+                    for ref in s.get(kind) or [] if (ref if isinstance(ref, str) else ref.get("source")) not in (c.get(kind) or {})]
+        for msg in [f"depends_on unknown service {x}" for x in bad_deps] + [f"{r} is not defined at top level" for r in bad_refs]:
+            bad(f"{path}: {name}: {msg}")
+        for v in s.get("volumes") or []:
             src = v.split(":")[0] if isinstance(v, str) else v.get("source")
             if src.startswith((".", "/")):
                 exists(src, "bind mount", name)
@@ -116,54 +97,37 @@ def cmd_compose(path, missing_ok_dirs):
             exists(ctx, "build context", name)
             if isinstance(b, dict) and "dockerfile" in b:
                 exists(str(Path(ctx) / b["dockerfile"]), "dockerfile", name)
-        if "image" not in s and "build" not in s:
-            bad(f"{path}: {name}: neither image nor build")
-        img = s.get("image", "")
-        if img and ":" not in img.split("/")[-1]:
-            bad(f"{path}: {name}: image {img!r} has no pinned tag")
+        if "image" not in s and "build" not in s or ":" not in s.get("image", ":").split("/")[-1]:
+            bad(f"{path}: {name}: neither an image with a pinned tag nor a build")
     for kind in ("secrets", "configs"):
         for n, d in (c.get(kind) or {}).items():
             if "file" in d:
                 exists(d["file"], f"{kind[:-1]} file", n)
     # The exporter's Prometheus job must be td-pz-exporter and scrape the exporter service.
-    prom = yaml.safe_load((base / "prometheus.yml").read_text())
-    jobs = {j["job_name"]: j for j in prom.get("scrape_configs", [])}
-    if "td-pz-exporter" not in jobs:
-        bad("prometheus.yml: no job td-pz-exporter")
-    else:
-        targets = [t for sc in jobs["td-pz-exporter"].get("static_configs", []) for t in sc.get("targets", [])]
-        if not any(t.split(":")[0] in services for t in targets):
-            bad(f"prometheus.yml: job td-pz-exporter targets {targets} name no Compose service")
+    jobs = {j["job_name"]: j for j in yaml.safe_load((base / "prometheus.yml").read_text()).get("scrape_configs", [])}
+    targets = [t for sc in jobs.get("td-pz-exporter", {}).get("static_configs", []) for t in sc.get("targets", [])]
+    if not any(t.split(":")[0] in services for t in targets):
+        bad(f"prometheus.yml: no job td-pz-exporter whose targets name a Compose service ({targets})")
     done()
 
 
 def cmd_grafana(prov_dir, dashboards_dir):
-    prov = Path(prov_dir)
-    for f in sorted(prov.rglob("*.y*ml")):
+    for f in sorted(Path(prov_dir).rglob("*.y*ml")):
         d = yaml.safe_load(f.read_text())
         if d.get("apiVersion") != 1:
             bad(f"{f}: apiVersion must be 1")
-        if "datasources" in f.parts:
-            for ds in d.get("datasources", []):
-                for k in ("name", "type", "url"):
-                    if k not in ds:
-                        bad(f"{f}: datasource without {k}")
-        elif "dashboards" in f.parts:
-            for p in d.get("providers", []):
-                if p.get("type") != "file" or "path" not in p.get("options", {}):
-                    bad(f"{f}: provider {p.get('name')} needs type file and options.path")
-    dd = Path(dashboards_dir)
-    if dd.is_dir():
-        for f in sorted(dd.glob("*.json")):
-            try:
-                j = json.loads(f.read_text())
-            except ValueError as e:
-                bad(f"{f}: not JSON: {e}")
-                continue
-            if "panels" not in j and "rows" not in j:
-                bad(f"{f}: no panels")
-            if "__inputs" in j:
-                print(f"note: {f} has __inputs (exported for sharing): file provisioning does not resolve them")
+        bad_ds = [ds for ds in d.get("datasources", []) if not {"name", "type", "url"} <= set(ds)]
+        bad_pr = [p for p in d.get("providers", []) if p.get("type") != "file" or "path" not in p.get("options", {})]
+        for x in bad_ds + bad_pr:
+            bad(f"{f}: datasource needs name, type, url; provider needs type file and options.path: {x}")
+    for f in sorted(Path(dashboards_dir).glob("*.json")):
+        try:
+            j = json.loads(f.read_text())
+        except ValueError as e:
+            bad(f"{f}: not JSON: {e}")
+            continue
+        if "panels" not in j or "__inputs" in j:
+            bad(f"{f}: no panels, or __inputs (exported for sharing: file provisioning does not resolve them)")
     done()
 
 
@@ -243,8 +207,7 @@ def cmd_invariants(rendered, label):
             bad(f"{label}: {d['kind']}/{d['metadata']['name']} is in namespace {d['metadata'].get('namespace')}, not {ns}")
     if ns not in [n["metadata"]["name"] for n in by.get("Namespace", [])]:
         bad(f"{label}: the Namespace {ns} is not part of the output")
-    spec = sts["spec"]
-    tmpl = spec["template"]
+    spec, tmpl = sts["spec"], sts["spec"]["template"]
     pod_labels = tmpl["metadata"]["labels"]
     if not match(spec["selector"].get("matchLabels"), pod_labels):
         bad(f"{label}: StatefulSet selector does not match its pod labels")
@@ -264,10 +227,9 @@ def cmd_invariants(rendered, label):
     for s in svcs.values():
         if not match(s["spec"].get("selector"), pod_labels):
             bad(f"{label}: Service {s['metadata']['name']} selects no pod of the StatefulSet")
-    for kind in ("PodDisruptionBudget",):
-        for p in by.get(kind, []):
-            if not match(p["spec"]["selector"].get("matchLabels"), pod_labels):
-                bad(f"{label}: {kind} selector does not match the pods")
+    for p in by.get("PodDisruptionBudget", []):
+        if not match(p["spec"]["selector"].get("matchLabels"), pod_labels):
+            bad(f"{label}: PodDisruptionBudget selector does not match the pods")
     for p in by.get("NetworkPolicy", []):
         if not match(p["spec"]["podSelector"].get("matchLabels"), pod_labels):
             bad(f"{label}: NetworkPolicy does not select the pods")
@@ -292,25 +254,21 @@ def cmd_invariants(rendered, label):
                 if ep.get("port") not in names:
                     bad(f"{label}: ServiceMonitor port {ep.get('port')!r} is not a port of Service {s['metadata']['name']}")
     # Container hardening, probes, resources.
-    sc, psc = c.get("securityContext", {}), pod.get("securityContext", {})
-    if sc.get("readOnlyRootFilesystem") is not True:
-        bad(f"{label}: readOnlyRootFilesystem must be true")
-    if not (sc.get("runAsNonRoot") or psc.get("runAsNonRoot")):
-        bad(f"{label}: runAsNonRoot must be true")
-    if sc.get("allowPrivilegeEscalation") is not False:
-        bad(f"{label}: allowPrivilegeEscalation must be false")
-    if sc.get("capabilities", {}).get("drop") != ["ALL"]:
-        bad(f"{label}: capabilities must drop ALL")
-    if (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
-        bad(f"{label}: seccompProfile must be RuntimeDefault")
-    if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/-/healthy":
-        bad(f"{label}: livenessProbe must GET /-/healthy")
-    if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/-/ready":
-        bad(f"{label}: readinessProbe must GET /-/ready")
-    res = c.get("resources", {})
-    if not res.get("requests", {}).get("cpu") or not res.get("requests", {}).get("memory") \
-            or not res.get("limits", {}).get("memory"):
-        bad(f"{label}: resources need requests cpu+memory and a memory limit")
+    sc, psc, res = c.get("securityContext", {}), pod.get("securityContext", {}), c.get("resources", {})
+    for ok, msg in ((sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem must be true"),
+                    (sc.get("runAsNonRoot") or psc.get("runAsNonRoot"), "runAsNonRoot must be true"),
+                    (sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation must be false"),
+                    (sc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities must drop ALL"),
+                    ((sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+                     "seccompProfile must be RuntimeDefault"),
+                    (c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/-/healthy",
+                     "livenessProbe must GET /-/healthy"),
+                    (c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/-/ready",
+                     "readinessProbe must GET /-/ready"),
+                    (res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory")
+                     and res.get("limits", {}).get("memory"), "resources need requests cpu+memory and a memory limit")):
+        if not ok:
+            bad(f"{label}: {msg}")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     args = c.get("args", [])
     listen = [a.split("=", 1)[1] for a in args if a.startswith("--web.listen-address=")]

@@ -1,212 +1,37 @@
-"""bench.py load | soak (scripts/load.sh, scripts/soak.sh; docs/reliability.md): the simulator and the
-exporter on many services (scripts/lib/stack.py), under the measurement lock.
+"""bench.py load | soak (`make load`, `make soak`; docs/reliability.md): the simulator and the exporter on
+many generated services (scripts/lib/stack.py), under the measurement lock.
 
-load: LOAD_SERVICES (50) services x LOAD_PROBES (2, at most 3) probes every second, metrics and logs
-  every 5 s; after LOAD_WARMUP (10) s, `wrk -t LOAD_THREADS (2) -c LOAD_CONNECTIONS (200) -d LOAD_SECONDS
-  (30) --timeout LOAD_WRK_TIMEOUT (10s)` on /metrics between two scrapes. Asserts zero wrk errors, probe
-  fire lateness p99 < 100 ms, no skipped run, every scheduled probe ran, no panic.
+load: LOAD_SERVICES (50) services x LOAD_PROBES (2, at most 3) probes every second, metrics and logs every
+  5 s; after LOAD_WARMUP (10) s, `wrk -t LOAD_THREADS (2) -c LOAD_CONNECTIONS (200) -d LOAD_SECONDS (30)
+  --timeout LOAD_WRK_TIMEOUT (10s, Prometheus' scrape_timeout)` on /metrics between two scrapes. Asserts zero
+  wrk errors, probe fire lateness p99 < 100 ms, no skipped run, every scheduled probe ran, no panic.
 soak: SOAK_SERVICES (1000) services, each with one probe, metrics and logs pollers every second, for
-  SOAK_SECONDS (600) s while the scenario cycles through the faults every SOAK_PHASE (5) s; samples every
-  SOAK_SAMPLE (5) s, SOAK_OFFSET (0.8) s into a second; baseline and end settle SOAK_SETTLE (30) s.
-  Asserts the exporter alive and without panic, every sample scraped, no task leak, RSS growth < 10%,
-  open fds flat.
-Histogram quantiles are Prometheus' histogram_quantile() over the increase between two scrapes; a rank
-in the +Inf bucket gives the highest finite bound, reported as ">= that bound". The last line is
-`load|soak: N passed, M failed`.
+  SOAK_SECONDS (600) s while the scenario cycles through the faults every SOAK_PHASE (5) s, with quiet
+  settles of SOAK_SETTLE (30) s after the first 20% (the baseline) and at the end. Samples every SOAK_SAMPLE
+  (5) s, SOAK_OFFSET (0.8) s into a wall-clock second (every job fires on whole seconds). Asserts the
+  exporter alive without panic, every sample scraped, no task leak (runs in flight never above the jobs,
+  not growing, back to the baseline after the settle), RSS growth < 10%, open fds flat.
+Quantiles are histogram_quantile() over the increase between two scrapes; `>=` marks a rank in +Inf.
+The last line is `load|soak: N passed, M failed`.
 """
 
-import argparse
-import json
 import math
 import os
 import re
 import statistics
-import sys
+import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 
-# ---------------------------------------------------------------------------------------------
-# Prometheus text format (just enough: names, labels, values).
+import bench as B
+from stack import http
 
-LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text, prefixes):
-    """{name: [(labels, value)]} for the sample lines whose name starts with one of prefixes."""
-    out = {}
-    prefixes = tuple(prefixes)
-    for line in text.splitlines():
-        if not line or line[0] == "#" or not line.startswith(prefixes):
-            continue
-        brace = line.find("{")
-        if brace >= 0:
-            name = line[:brace]
-            end = line.rfind("}")
-            labels = dict(LABEL_RE.findall(line[brace + 1:end]))
-            rest = line[end + 1:].split()
-        else:
-            parts = line.split()
-            name, labels, rest = parts[0], {}, parts[1:]
-        if not rest:
-            continue
-        try:
-            value = float(rest[0])
-        except ValueError:
-            continue
-        out.setdefault(name, []).append((labels, value))
-    return out
-
-
-def metric_sum(m, name, **match):
-    return sum(v for labels, v in m.get(name, []) if all(labels.get(k) == w for k, w in match.items()))
-
-
-def histogram(m, name, **match):
-    """[(le, cumulative count)] sorted by le (+Inf last), summed over the series matching."""
-    acc = {}
-    for labels, v in m.get(name + "_bucket", []):
-        if all(labels.get(k) == w for k, w in match.items()):
-            le = float(labels["le"])  # "+Inf" parses as inf
-            acc[le] = acc.get(le, 0.0) + v
-    return sorted(acc.items())
-
-
-def histogram_delta(after, before):
-    b = dict(before)
-    return [(le, c - b.get(le, 0.0)) for le, c in after]
-
-
-def quantile(q, buckets):
-    """(value, capped) like histogram_quantile: capped is True when the rank is in +Inf."""
-    if not buckets or buckets[-1][1] <= 0:
-        return (float("nan"), False)
-    total = buckets[-1][1]
-    rank = q * total
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in buckets:
-        if c >= rank:
-            if math.isinf(le):
-                return (prev_le, True)
-            if c == prev_c:
-                return (le, False)
-            return (prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c), False)
-        prev_le, prev_c = le, c
-    return (prev_le, True)
-
-
-def fmt_q(v):
-    val, capped = v
-    if math.isnan(val):
-        return "n/a"
-    return (">= " if capped else "") + f"{val * 1000:.1f} ms"
-
-
-def fetch(url, timeout=30.0, data=None, method=None):
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read()
-
-
-def scrape(url, timeout=30.0):
-    """(text, seconds the scrape took, bytes)."""
-    t0 = time.monotonic()
-    body = fetch(url, timeout=timeout)
-    return body.decode("utf-8", "replace"), time.monotonic() - t0, len(body)
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration of many services against the simulator.
-
-def svc_name(i):
-    return f"svc{i:04d}"
-
-
-def gen_config(a):
-    lines = [
-        "# Generated by scripts/lib/measure.py gen-config (load and soak tests): "
-        f"{a.services} services against the simulator.",
-        "[td]",
-        'site = "us01"',
-        'api_key_env = "TD_API_KEY"',
-        f'personalization_url = "{a.sim}"',
-        f'p13n_url = "{a.sim}"',
-        f'cdp_api_url = "{a.sim}"',
-        f'timeout = "{a.timeout}"',
-        f"max_requests_per_second = {a.rps}",
-        "",
-        "[defaults]",
-        f'probe_schedule = "{a.probe_schedule}"',
-        f'metrics_schedule = "{a.metrics_schedule}"',
-        f'logs_schedule = "{a.logs_schedule}"',
-        'section_share_window = "5m"',
-        "",
-    ]
-    probes = [
-        ('vip', 'vip_user_001', 'live', 'premium_users', '["recommended_products", "exclusive_offers"]'),
-        ('cart', 'cart_abandon_456', 'test', 'cart_abandoners', '["discount_code"]'),
-        ('new_user', 'new_user_123', 'live', 'new_users', '["recommended_products"]'),
-    ][: a.probes]
-    for i in range(a.services):
-        name = svc_name(i)
-        lines += [
-            "[[service]]",
-            f'name = "{name}"',
-            'parent_segment_id = "394649"',
-            # The service id is the name: the simulator then applies a fault written for the
-            # service name to its metrics and logs endpoints too.
-            f'service_id = "{name}"',
-            'api = "cdp"',
-            'sections = ["premium_users", "new_users", "cart_abandoners", "fallback"]',
-            "",
-        ]
-        for pname, user, endpoint, section, outputs in probes:
-            lines += [
-                "  [[service.probe]]",
-                f'  name = "{pname}"',
-                f'  user_id = "{user}"',
-                f'  endpoint = "{endpoint}"',
-                f'  expect_section = "{section}"',
-                f"  expect_outputs = {outputs}",
-                '  max_latency = "500ms"',
-                "",
-            ]
-    with open(a.out, "w") as f:
-        f.write("\n".join(lines))
-
-
-# ---------------------------------------------------------------------------------------------
-# Load report.
-
-WRK_LAT = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
-
-
-def to_seconds(num, unit):
-    return float(num) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
-
-
-def parse_wrk(text):
-    r = {"requests": 0, "rps": 0.0, "lat": {}, "connect": 0, "read": 0, "write": 0, "timeout": 0, "non2xx": 0}
-    for line in text.splitlines():
-        mm = WRK_LAT.match(line)
-        if mm:
-            r["lat"][mm.group(1)] = to_seconds(mm.group(2), mm.group(3))
-        mm = re.match(r"^\s*(\d+) requests in", line)
-        if mm:
-            r["requests"] = int(mm.group(1))
-        mm = re.match(r"^Requests/sec:\s+([\d.]+)", line)
-        if mm:
-            r["rps"] = float(mm.group(1))
-        mm = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", line)
-        if mm:
-            r["connect"], r["read"], r["write"], r["timeout"] = map(int, mm.groups())
-        mm = re.search(r"Non-2xx or 3xx responses: (\d+)", line)
-        if mm:
-            r["non2xx"] = int(mm.group(1))
-    return r
+NAMES = {"td_pz_scheduler_lateness_seconds_bucket", "td_pz_schedule_skipped_total", "td_pz_probes_total",
+         "td_pz_probe_failures_total", "td_pz_scheduler_jobs", "td_pz_scheduler_runs_in_flight",
+         "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"}
+PROBES = [("vip", "vip_user_001", "live", "premium_users", '["recommended_products", "exclusive_offers"]'),
+          ("cart", "cart_abandon_456", "test", "cart_abandoners", '["discount_code"]'),
+          ("new_user", "new_user_123", "live", "new_users", '["recommended_products"]')]
 
 
 class Checks:
@@ -215,409 +40,221 @@ class Checks:
 
     def check(self, ok, what):
         print(f"  [{'PASS' if ok else 'FAIL'}] {what}")
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
+        self.passed, self.failed = self.passed + bool(ok), self.failed + (not ok)
 
     def finish(self):
         print(f"{self.name}: {self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
 
 
-def read_scrape(path):
-    with open(path) as f:
-        t = float(f.readline().split()[2])  # "# scraped_at <unix>"
-        return t, f.read()
-
-
-def load_report(a):
-    t0, before = read_scrape(a.before)
-    t1, after = read_scrape(a.after)
-    want = ("td_pz_scheduler_lateness_seconds", "td_pz_schedule_skipped_total", "td_pz_probes_total",
-            "td_pz_probe_failures_total", "td_pz_scheduler_jobs", "process_")
-    mb, ma = parse_metrics(before, want), parse_metrics(after, want)
-    with open(a.wrk) as f:
-        w = parse_wrk(f.read())
-    dt = t1 - t0
-    ch = Checks("load")
-    print(f"load: window {dt:.1f} s between the scrapes around wrk; {int(metric_sum(ma, 'td_pz_scheduler_jobs'))} jobs")
-    print(f"  wrk: {w['requests']} requests, {w['rps']:.1f} requests/s, latency p50 "
-          f"{w['lat'].get('50', float('nan')) * 1000:.1f} ms, p90 {w['lat'].get('90', float('nan')) * 1000:.1f} ms, "
-          f"p99 {w['lat'].get('99', float('nan')) * 1000:.1f} ms")
-    print(f"  wrk errors: connect {w['connect']}, read {w['read']}, write {w['write']}, timeout {w['timeout']}, "
-          f"non-2xx {w['non2xx']}")
-    errors = w["connect"] + w["read"] + w["write"] + w["timeout"] + w["non2xx"]
-    ch.check(w["requests"] > 0 and errors == 0, f"wrk: zero errors (socket errors + non-2xx = {errors}) over {w['requests']} scrapes")
-
-    pollers = sorted({l.get("poller") for l, _ in ma.get("td_pz_scheduler_lateness_seconds_bucket", [])})
-    for p in pollers:
-        d = histogram_delta(histogram(ma, "td_pz_scheduler_lateness_seconds", poller=p),
-                            histogram(mb, "td_pz_scheduler_lateness_seconds", poller=p))
-        n = d[-1][1] if d else 0
-        over1 = int(d[-1][1] - d[-2][1]) if len(d) > 1 else 0
-        print(f"  lateness {p:8s} fires {int(n):6d}  p50 {fmt_q(quantile(0.5, d))}  p99 {fmt_q(quantile(0.99, d))}"
-              f"  (over 1 s: {over1})")
-    d = histogram_delta(histogram(ma, "td_pz_scheduler_lateness_seconds", poller="probe"),
-                        histogram(mb, "td_pz_scheduler_lateness_seconds", poller="probe"))
-    p99 = quantile(0.99, d)
-    ok = (not math.isnan(p99[0])) and not p99[1] and p99[0] < 0.100
-    ch.check(ok, f"probes keep their schedule: fire lateness p99 {fmt_q(p99)} < 100 ms (p50 {fmt_q(quantile(0.5, d))}, "
-                 f"{int(d[-1][1]) if d else 0} fires)")
-
-    skipped = {}
-    for labels, v in ma.get("td_pz_schedule_skipped_total", []):
-        key = (labels.get("poller"), labels.get("pz_service"))
-        prev = sum(bv for bl, bv in mb.get("td_pz_schedule_skipped_total", [])
-                   if (bl.get("poller"), bl.get("pz_service")) == key)
-        if v - prev > 0:
-            skipped[key] = v - prev
-    for p in sorted({p for p, _ in skipped}):
-        per = {s: n for (pp, s), n in skipped.items() if pp == p}
-        top = sorted(per.items(), key=lambda x: -x[1])[:3]
-        print(f"    skipped: poller={p}: {int(sum(per.values()))} runs over {len(per)} services (most: "
-              + ", ".join(f"{s} {int(n)}" for s, n in top) + ")")
-    ch.check(not skipped, f"no skipped runs during the load ({int(sum(skipped.values()))} skipped)")
-
-    runs = metric_sum(ma, "td_pz_probes_total") - metric_sum(mb, "td_pz_probes_total")
-    fails = metric_sum(ma, "td_pz_probe_failures_total") - metric_sum(mb, "td_pz_probe_failures_total")
-    expect = a.probe_jobs * (math.floor(dt) - 1)
-    print(f"  probes run in the window: {int(runs)} (schedule: {a.probe_jobs} probes x {dt:.1f} s = "
-          f"{a.probe_jobs * dt:.0f}); failed: {int(fails)}")
-    by_reason = {}
-    for labels, v in ma.get("td_pz_probe_failures_total", []):
-        prev = sum(bv for bl, bv in mb.get("td_pz_probe_failures_total", []) if bl == labels)
-        if v - prev > 0:
-            by_reason[labels.get("reason")] = by_reason.get(labels.get("reason"), 0) + v - prev
-    if by_reason:
-        print("    failures by reason: " + ", ".join(f"{k}={int(v)}" for k, v in sorted(by_reason.items())))
-    ch.check(runs >= expect, f"every scheduled probe ran: {int(runs)} >= {expect} (one round of slack)")
-    if a.stderr:
-        with open(a.stderr, errors="replace") as f:
-            panics = [l.rstrip() for l in f if "panicked" in l]
-        ch.check(not panics, f"no panic in the exporter's stderr ({len(panics)} 'panicked' lines)")
-        for l in panics[:5]:
-            print("      " + l[:300])
-    cpu = metric_sum(ma, "process_cpu_seconds_total") - metric_sum(mb, "process_cpu_seconds_total")
-    print(f"  exporter: CPU {cpu:.1f} s over {dt:.1f} s ({100 * cpu / dt:.0f}% of one core), RSS "
-          f"{metric_sum(ma, 'process_resident_memory_bytes') / 2**20:.1f} MiB, open fds "
-          f"{int(metric_sum(ma, 'process_open_fds'))}")
-    return ch.finish()
-
-
-# ---------------------------------------------------------------------------------------------
-# Soak: fault phases, sampling, assertions.
-
-def proc_stats(pid):
-    """dict(rss bytes, threads, fds, cpu seconds) or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            st = f.read()
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    if "State:\tZ" in st:
-        return None
-    rss = int(re.search(r"VmRSS:\s+(\d+) kB", st).group(1)) * 1024
-    threads = int(re.search(r"Threads:\s+(\d+)", st).group(1))
-    tick = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
-    return {"rss": rss, "threads": threads, "fds": fds, "cpu": cpu}
+def config(services, probes, probe_sched, other_sched):
+    """Services svc0000...; each service_id is its name, so a fault for the service hits its metrics
+    and logs endpoints too."""
+    out = ['[td]\nsite = "us01"\napi_key_env = "TD_API_KEY"\npersonalization_url = "{sim}"\np13n_url = "{sim}"',
+           'cdp_api_url = "{sim}"\ntimeout = "5s"\nmax_requests_per_second = 5\n\n[defaults]',
+           f'probe_schedule = "{probe_sched}"\nmetrics_schedule = "{other_sched}"\nlogs_schedule = "{other_sched}"',
+           'section_share_window = "5m"\n']
+    for i in range(services):
+        out.append(f'[[service]]\nname = "svc{i:04d}"\nparent_segment_id = "394649"\nservice_id = "svc{i:04d}"\n'
+                   'api = "cdp"\nsections = ["premium_users", "new_users", "cart_abandoners", "fallback"]\n')
+        out += [f'  [[service.probe]]\n  name = "{n}"\n  user_id = "{u}"\n  endpoint = "{e}"\n  expect_section = "{s}"\n'
+                f'  expect_outputs = {o}\n  max_latency = "500ms"\n' for n, u, e, s, o in PROBES[:probes]]
+    return "\n".join(out)
 
 
 def phases(n):
-    """The fault cycle: (name, scenario). Services are svc0000..svc{n-1}."""
-    names = [svc_name(i) for i in range(n)]
-    third = lambda k: [s for i, s in enumerate(names) if i % 3 == k]  # noqa: E731
-    base = {"accept_any_service": True, "log_rate": 0.2}
-
-    def with_faults(faults, **extra):
-        d = dict(base, faults=faults)
-        d.update(extra)
-        return d
-
-    few = names[:: max(1, n // 5)][:5]
-    tenth = [s for i, s in enumerate(names) if i % 10 == 3]
-    return [
-        ("none", with_faults([])),
-        ("503 x1/3", with_faults([{"service": s, "status": 503} for s in third(0)])),
-        ("429 RA=2 x1/3", with_faults([{"service": s, "status": 429, "retry_after": 2} for s in third(1)])),
-        ("hang x1/10", with_faults([{"service": s, "hang": True} for s in tenth])),
-        ("malformed x1/3", with_faults([{"service": s, "malformed": True} for s in third(2)])),
-        (f"50MB x{len(few)}", with_faults([{"service": s, "body_bytes": 50 * 1024 * 1024} for s in few])),
-        ("revoked", with_faults([], revoked=True)),
-    ]
+    """The fault cycle: (name, scenario)."""
+    names = [f"svc{i:04d}" for i in range(n)]
+    some = lambda k, m: [s for i, s in enumerate(names) if i % m == k]  # noqa: E731
+    sc = lambda faults, **x: dict({"accept_any_service": True, "log_rate": 0.2, "faults": faults}, **x)  # noqa: E731
+    few = names[::max(1, n // 5)][:5]
+    return [("none", sc([])),
+            ("503 x1/3", sc([{"service": s, "status": 503} for s in some(0, 3)])),
+            ("429 RA=2 x1/3", sc([{"service": s, "status": 429, "retry_after": 2} for s in some(1, 3)])),
+            ("hang x1/10", sc([{"service": s, "hang": True} for s in some(3, 10)])),
+            ("malformed x1/3", sc([{"service": s, "malformed": True} for s in some(2, 3)])),
+            (f"50MB x{len(few)}", sc([{"service": s, "body_bytes": 50 * 1024 * 1024} for s in few])),
+            ("revoked", sc([], revoked=True))]
 
 
-class FaultCycler(threading.Thread):
-    """Posts the scenarios of the plan [(start offset, name, scenario)] at their times."""
+def late(s0, s1, poller=None):
+    """(p50, p99, fires, capped99) of the fire lateness between two samples, in seconds."""
+    match = {"poller": poller} if poller else {}
+    b1, b0 = B.buckets(s1, "td_pz_scheduler_lateness_seconds_bucket", **match), dict(
+        B.buckets(s0, "td_pz_scheduler_lateness_seconds_bucket", **match))
+    d = [(le, c - b0.get(le, 0.0)) for le, c in b1]
+    n = d[-1][1] if d else 0
+    capped = len(d) > 1 and d[-2][1] < 0.99 * n
+    return B.histogram_quantile(0.5, d), B.histogram_quantile(0.99, d), n, capped
 
-    def __init__(self, sim, t0, plan):
-        super().__init__(daemon=True)
-        self.sim, self.t0, self.plan = sim, t0, plan
-        self.current = "none"
-        self.errors = 0
-        self.stop = threading.Event()
 
-    def run(self):
-        for start, name, sc in self.plan:
-            delay = self.t0 + start - time.monotonic()
-            if delay > 0 and self.stop.wait(delay):
-                return
+def ms(v, capped=False):
+    return "n/a" if math.isnan(v) else (">= " if capped else "") + f"{v * 1000:.1f} ms"
+
+
+def panics(path):
+    with open(path, errors="replace") as f:
+        return [line.rstrip()[:300] for line in f if "panicked" in line]
+
+
+def load(st, url, n_probes, env):
+    time.sleep(env("WARMUP", 10))
+    conns = env("CONNECTIONS", 200)
+    wrk = ["wrk", f"-t{min(env('THREADS', 2), conns)}", f"-c{conns}", f"-d{env('SECONDS', 30)}s", "--timeout",
+           env("WRK_TIMEOUT", "10s"), "--latency", url + "/metrics"]
+    t0, before = time.time(), B.prom_samples(http(url + "/metrics"), NAMES)
+    out = subprocess.run(wrk, capture_output=True, text=True).stdout
+    t1, after = time.time(), B.prom_samples(http(url + "/metrics"), NAMES)
+    dt, delta = t1 - t0, lambda name: B.sum_of(after, name) - B.sum_of(before, name)  # noqa: E731
+    print("command: " + " ".join(wrk) + "\n" + "".join(
+        "  wrk| " + line + "\n" for line in out.split("Latency Distribution")[-1].splitlines()))
+    print(f"exporter peak RSS since its start (VmHWM): {B.status_kib(st.exporter_proc.pid, 'VmHWM') / 1024:.1f} MiB")
+    ch = Checks("load")
+    lat = dict(re.findall(r"^\s*(50|90|99)%\s+(\S+)$", out, re.M))
+    errs = [int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)]
+    errs += [int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out)]
+    requests = int((re.findall(r"(\d+) requests in", out) or ["0"])[0])
+    rps = (re.findall(r"Requests/sec:\s+(\S+)", out) or ["?"])[0]
+    print(f"load: window {dt:.1f} s; {B.sum_of(after, 'td_pz_scheduler_jobs'):.0f} jobs; wrk: {requests} requests, "
+          f"{rps}/s, latency p50 {lat.get('50')} p90 "
+          f"{lat.get('90')} p99 {lat.get('99')}")
+    ch.check(requests > 0 and sum(errs) == 0, f"wrk: zero errors (socket errors + non-2xx = {sum(errs)}) over {requests} scrapes")
+    for p in ("probe", "metrics", "logs"):
+        p50, p99, n, capped = late(before, after, p)
+        print(f"  lateness {p:8s} fires {n:6.0f}  p50 {ms(p50)}  p99 {ms(p99, capped)}")
+    p50, p99, n, capped = late(before, after, "probe")
+    ch.check(not math.isnan(p99) and not capped and p99 < 0.1,
+             f"probes keep their schedule: fire lateness p99 {ms(p99, capped)} < 100 ms (p50 {ms(p50)}, {n:.0f} fires)")
+    skipped = delta("td_pz_schedule_skipped_total")
+    ch.check(skipped == 0, f"no skipped runs during the load ({skipped:.0f} skipped)")
+    runs, expect = delta("td_pz_probes_total"), n_probes * (math.floor(dt) - 1)
+    print(f"  probes run in the window: {runs:.0f} (schedule: {n_probes * dt:.0f}); failed: "
+          f"{delta('td_pz_probe_failures_total'):.0f}")
+    ch.check(runs >= expect, f"every scheduled probe ran: {runs:.0f} >= {expect} (one round of slack)")
+    bad = panics(os.path.join(st.work, "exporter.log"))
+    ch.check(not bad, f"no panic in the exporter's output ({len(bad)} 'panicked' lines)" + "".join("\n      " + x for x in bad[:5]))
+    cpu = delta("process_cpu_seconds_total")
+    print(f"  exporter: CPU {cpu:.1f} s over {dt:.1f} s ({100 * cpu / dt:.0f}% of one core), RSS "
+          f"{B.sum_of(after, 'process_resident_memory_bytes') / 2**20:.1f} MiB, open fds {B.sum_of(after, 'process_open_fds'):.0f}")
+    return ch.finish()
+
+
+def proc_stats(pid):
+    """rss (bytes), threads, fds, cpu (s), or None when the process is gone."""
+    try:
+        if "State:\tZ" in open(f"/proc/{pid}/status").read():
+            return None
+        return {"rss": B.status_kib(pid, "VmRSS") * 1024, "threads": B.status_kib(pid, "Threads"),
+                "fds": len(os.listdir(f"/proc/{pid}/fd")), "cpu": B.cpu_seconds(pid)}
+    except OSError:
+        return None
+
+
+def soak(st, url, sim, n, env):
+    T, P, every, offset = env("SECONDS", 600.0), env("PHASE", 5.0), env("SAMPLE", 5.0), env("OFFSET", 0.8)
+    W, S = T * 0.2, min(env("SETTLE", 30.0), max(10.0, T * 0.1))
+    cycle, plan, k = phases(n), [], 1
+    # Timeline: faults [0, W) | settle [W, W+S): the baseline | faults [W+S, T-S) | settle [T-S, T): the end.
+    for lo, hi in ((0.0, W), (W + S, T - S)):
+        t = lo
+        while t < hi:
+            plan.append((t, *cycle[k % len(cycle)]))
+            t, k = t + P, k + 1
+        plan.append((hi, "none (settle)", cycle[0][1]))
+    phase_at = lambda t: ([name for start, name, _ in plan if start <= t] or ["none"])[-1]  # noqa: E731
+    print(f"soak: {n} services, {T:.0f} s: faults every {P:.0f} s through " + ", ".join(x for x, _ in cycle[1:])
+          + f"; settles of {S:.0f} s at {W:.0f} s (baseline) and at the end; a sample every {every:.0f} s")
+    t0, errors = time.monotonic(), []
+
+    def cycler():
+        for start, _, sc in plan:
+            time.sleep(max(0.0, t0 + start - time.monotonic()))
             try:
-                fetch(self.sim + "/_sim/scenario", timeout=10, data=json.dumps(sc).encode(), method="POST")
-                self.current = name
-            except (urllib.error.URLError, OSError):
-                self.errors += 1
-
-
-def soak(a):
-    T, W = a.seconds, a.seconds * 0.2
-    S = min(a.settle, max(10.0, T * 0.1))
-    cycle = phases(a.services)
-    # Timeline: faults [0, W) | none: settle [W, W+S), baseline | faults [W+S, T-S) | none: settle [T-S, T), end.
-    plan, t = [], 0.0
-    k = 1  # the run starts on "none" (the scenario file); cycling begins with the next phase
-
-    def faults_until(t, end, k):
-        while t < end:
-            name, sc = cycle[k % len(cycle)]
-            plan.append((t, name, sc))
-            t += a.phase
-            k += 1
-        return k
-
-    k = faults_until(0.0, W, k)
-    plan.append((W, "none (settle)", cycle[0][1]))
-    k = faults_until(W + S, T - S, k)
-    plan.append((T - S, "none (settle)", cycle[0][1]))
-
-    def phase_at(t):
-        name = "none"
-        for start, n, _ in plan:
-            if start <= t:
-                name = n
-        return name
-
-    print(f"soak: {a.services} services, {T:.0f} s: faults cycle every {a.phase:.0f} s through "
-          + ", ".join(n for n, _ in cycle[1:]) + f" and none; settle (no faults) {S:.0f} s at {W:.0f} s "
-          f"(baseline) and at the end; sample every {a.sample:.0f} s, {a.offset:.1f} s into the wall-clock second",
-          flush=True)
-    csv = open(a.csv, "w")
-    cols = ["t", "phase_at_sample", "phase_of_interval", "rss_mib", "fds", "threads", "cpu_pct", "in_flight", "jobs", "probes_per_s",
-            "skipped_per_s", "late_p99_ms", "scrape_s", "scrape_mib", "sim_rss_mib", "sim_fds", "sim_cpu_pct"]
-    csv.write(",".join(cols) + "\n")
-    print("(phase: the scenario over most of the last interval, which the rates, CPU and lateness cover; RSS, fds,\n"
-          " threads and runs in flight are at the sample's moment, so they still show the previous phase's hangs)")
-    hdr = (f"{'t':>5} {'phase':16} {'RSS MiB':>8} {'fds':>5} {'thr':>4} {'CPU%':>5} {'inflight':>8} {'jobs':>5} "
-           f"{'probes/s':>8} {'skip/s':>7} {'late p99':>10} {'scrape':>7} | {'sim RSS':>7} {'sim fds':>7} {'sim CPU%':>8}")
-    print(hdr)
-    print("-" * len(hdr), flush=True)
-
-    t0 = time.monotonic()
-    cyc = FaultCycler(a.sim, t0, plan)
-    cyc.start()
-    samples = []
-    prev = None
-    alive = True
-    scrape_errors = 0
-    # Samples are taken --offset seconds into a wall-clock second: the jobs' cron times are whole seconds,
-    # so the runs in flight follow a sawtooth within each second; a fixed phase makes samples comparable.
-    wall0 = math.floor(time.time()) + a.offset
-    i = 0
-    while True:
-        target = wall0 + i * a.sample
-        if target - wall0 > T + 0.01:
-            break
-        now = time.time()
-        if target > now:
-            time.sleep(target - now)
-        i += 1
-        tnow = time.monotonic() - t0
-        ps = proc_stats(a.pid)
-        ss = proc_stats(a.sim_pid)
+                http(sim + "/_sim/scenario", sc)
+            except OSError:
+                errors.append(start)
+    threading.Thread(target=cycler, daemon=True).start()
+    print(f"{'t':>5} {'phase':16} {'RSS MiB':>8} {'fds':>5} {'thr':>4} {'CPU%':>5} {'inflight':>8} {'jobs':>5} "
+          f"{'probes/s':>8} {'late p99':>10} {'scrape':>7} | {'sim RSS':>7} {'sim CPU%':>8}")
+    samples, failed, alive, prev = [], 0, True, None
+    wall0 = math.floor(time.time()) + offset
+    for i in range(int(T / every) + 1):
+        time.sleep(max(0.0, wall0 + i * every - time.time()))
+        t, ps, ss = time.monotonic() - t0, proc_stats(st.exporter_proc.pid), proc_stats(st.simulator_proc.pid)
         if ps is None:
             alive = False
-            print(f"{tnow:5.0f} the exporter (pid {a.pid}) is gone", flush=True)
             break
         try:
-            text, took, size = scrape(a.exporter + "/metrics", timeout=a.sample * 4)
-        except (urllib.error.URLError, OSError) as e:
-            scrape_errors += 1
-            print(f"{tnow:5.0f} scrape failed: {e}", flush=True)
+            t_scrape = time.monotonic()
+            m = B.prom_samples(http(url + "/metrics", timeout=every * 4), NAMES)
+            took = time.monotonic() - t_scrape
+        except OSError as e:
+            failed += 1
+            print(f"{t:5.0f} scrape failed: {e}")
             continue
-        m = parse_metrics(text, ("td_pz_scheduler_", "td_pz_schedule_skipped_total", "td_pz_probes_total"))
-        mid = tnow if prev is None else (prev["t"] + tnow) / 2
-        s = {
-            "t": tnow, "phase": phase_at(mid), "phase_now": phase_at(tnow), "rss": ps["rss"], "fds": ps["fds"], "threads": ps["threads"],
-            "cpu": ps["cpu"], "in_flight": metric_sum(m, "td_pz_scheduler_runs_in_flight"),
-            "jobs": metric_sum(m, "td_pz_scheduler_jobs"), "probes": metric_sum(m, "td_pz_probes_total"),
-            "skipped": metric_sum(m, "td_pz_schedule_skipped_total"),
-            "late": histogram(m, "td_pz_scheduler_lateness_seconds"), "scrape_s": took, "scrape_b": size,
-            "sim": ss, "mono": time.monotonic(),
-        }
-        if prev is None:
-            s.update(cpu_pct=float("nan"), probes_ps=float("nan"), skipped_ps=float("nan"),
-                     late_p99=(float("nan"), False), sim_cpu_pct=float("nan"))
-        else:
-            dt = s["mono"] - prev["mono"]
-            s["cpu_pct"] = 100 * (s["cpu"] - prev["cpu"]) / dt
-            s["probes_ps"] = (s["probes"] - prev["probes"]) / dt
-            s["skipped_ps"] = (s["skipped"] - prev["skipped"]) / dt
-            s["late_p99"] = quantile(0.99, histogram_delta(s["late"], prev["late"]))
-            s["sim_cpu_pct"] = (100 * (ss["cpu"] - prev["sim"]["cpu"]) / dt) if ss and prev["sim"] else float("nan")
+        s = dict(t=t, phase=phase_at(t if prev is None else (prev["t"] + t) / 2), m=m, sim=ss, scrape=took,
+                 in_flight=B.sum_of(m, "td_pz_scheduler_runs_in_flight"), jobs=B.sum_of(m, "td_pz_scheduler_jobs"), **ps)
+        if prev:
+            dt = t - prev["t"]
+            s["cpu_pct"], s["p99"] = 100 * (s["cpu"] - prev["cpu"]) / dt, late(prev["m"], m)[1]
+            s["probes_ps"] = (B.sum_of(m, "td_pz_probes_total") - B.sum_of(prev["m"], "td_pz_probes_total")) / dt
+            sim_cpu = 100 * (ss["cpu"] - prev["sim"]["cpu"]) / dt if ss and prev["sim"] else float("nan")
+            print(f"{t:5.0f} {s['phase'][:16]:16} {s['rss'] / 2**20:8.1f} {s['fds']:5d} {s['threads']:4d} "
+                  f"{s['cpu_pct']:5.0f} {s['in_flight']:8.0f} {s['jobs']:5.0f} {s['probes_ps']:8.0f} {ms(s['p99']):>10} "
+                  f"{took:6.2f}s | {(ss or {}).get('rss', 0) / 2**20:7.1f} {sim_cpu:8.0f}", flush=True)
         samples.append(s)
         prev = s
-        lp = s["late_p99"]
-        late_txt = "n/a" if math.isnan(lp[0]) else (">=" if lp[1] else "") + f"{lp[0] * 1000:.0f}ms"
-        row = (f"{tnow:5.0f} {s['phase'][:16]:16} {s['rss'] / 2**20:8.1f} {s['fds']:5d} {s['threads']:4d} "
-               f"{s['cpu_pct']:5.0f} {s['in_flight']:8.0f} {s['jobs']:5.0f} {s['probes_ps']:8.0f} "
-               f"{s['skipped_ps']:7.0f} {late_txt:>10} {took:6.2f}s | "
-               + (f"{ss['rss'] / 2**20:7.1f} {ss['fds']:7d} {s['sim_cpu_pct']:8.0f}" if ss else "   gone"))
-        print(row, flush=True)
-        csv.write(",".join(str(x) for x in [
-            f"{tnow:.1f}", s["phase_now"], s["phase"], f"{s['rss'] / 2**20:.2f}", s["fds"], s["threads"], f"{s['cpu_pct']:.1f}",
-            int(s["in_flight"]), int(s["jobs"]), f"{s['probes_ps']:.1f}", f"{s['skipped_ps']:.1f}",
-            "" if math.isnan(lp[0]) else f"{lp[0] * 1000:.1f}", f"{took:.3f}", f"{size / 2**20:.2f}",
-            f"{ss['rss'] / 2**20:.2f}" if ss else "", ss["fds"] if ss else "",
-            f"{s['sim_cpu_pct']:.1f}" if ss else ""]) + "\n")
-        csv.flush()
-    cyc.stop.set()
-    csv.close()
-
-    # ---- assertions
     print()
     ch = Checks("soak")
-    alive = alive and proc_stats(a.pid) is not None
-    ch.check(alive, f"the exporter (pid {a.pid}) is alive at the end")
-    panics = []
-    try:
-        with open(a.stderr, errors="replace") as f:
-            panics = [l.rstrip() for l in f if "panicked" in l]
-    except FileNotFoundError:
-        pass
-    ch.check(not panics, f"no panic in the exporter's stderr ({len(panics)} 'panicked' lines)")
-    for l in panics[:5]:
-        print("      " + l[:300])
-    ch.check(scrape_errors == 0 and len(samples) > 2, f"every sample scraped /metrics ({scrape_errors} failed)")
+    ch.check(alive and proc_stats(st.exporter_proc.pid) is not None, "the exporter is alive at the end")
+    bad = panics(os.path.join(st.work, "exporter.log"))
+    ch.check(not bad, f"no panic in the exporter's output ({len(bad)} 'panicked' lines)" + "".join("\n      " + x for x in bad[:5]))
+    ch.check(failed == 0 and len(samples) > 2, f"every sample scraped /metrics ({failed} failed)")
     if len(samples) < 4:
         return ch.finish()
-
-    def window(lo, hi):
-        return [s for s in samples if lo <= s["t"] <= hi]
-
-    # Baseline and end: the last half of each settle (no faults for at least S/2 seconds).
-    base = window(W + S / 2, W + S) or window(W, W + S)
-    end = window(T - S / 2, T + 1) or samples[-2:]
-
-    def med(xs, key):
-        return statistics.median(x[key] for x in xs)
-
+    window = lambda lo, hi: [s for s in samples if lo <= s["t"] <= hi]  # noqa: E731
+    base, end = window(W + S / 2, W + S) or window(W, W + S), window(T - S / 2, T + 1) or samples[-2:]
+    med = lambda xs, key: statistics.median(x[key] for x in xs)  # noqa: E731
     jobs = max(s["jobs"] for s in samples)
-    over = [s for s in samples if s["in_flight"] > s["jobs"]]
-    over_at = ", ".join(str(round(s["t"])) for s in over[:5])
-    ch.check(not over, f"runs in flight never above the jobs ({jobs:.0f}): max {max(s['in_flight'] for s in samples):.0f}"
-             + (f", exceeded at t={over_at}" if over else ""))
+    over = [round(s["t"]) for s in samples if s["in_flight"] > s["jobs"]]
+    ch.check(not over, f"runs in flight never above the jobs ({jobs:.0f}): max "
+             f"{max(s['in_flight'] for s in samples):.0f}" + (f", exceeded at t={over[:5]}" if over else ""))
     second = [s for s in samples if s["t"] >= T / 2]
-    half = len(second) // 2
-    q3, q4 = second[:half], second[half:]
-    mx3, mx4 = max(s["in_flight"] for s in q3), max(s["in_flight"] for s in q4)
+    mx3, mx4 = (max(s["in_flight"] for s in part) for part in (second[:len(second) // 2], second[len(second) // 2:]))
     b_in, e_in = med(base, "in_flight"), med(end, "in_flight")
-    # Growth across the second half: the last quarter's peak may not exceed the third quarter's by more than
-    # 10% of the jobs, and after the final settle the runs in flight are back to the baseline's level.
-    grow_ok = mx4 <= mx3 + 0.1 * jobs and e_in <= max(1.5 * b_in, b_in + 0.02 * jobs)
-    ch.check(grow_ok, f"runs in flight not growing: peak {mx3:.0f} (3rd quarter) -> {mx4:.0f} (4th); "
-             f"settled median {b_in:.0f} (baseline) -> {e_in:.0f} (end)")
+    ch.check(mx4 <= mx3 + 0.1 * jobs and e_in <= max(1.5 * b_in, b_in + 0.02 * jobs),
+             f"runs in flight not growing: peak {mx3:.0f} (3rd quarter) -> {mx4:.0f} (4th); settled median "
+             f"{b_in:.0f} (baseline) -> {e_in:.0f} (end)")
     b_rss, e_rss = med(base, "rss"), med(end, "rss")
-    growth = (e_rss - b_rss) / b_rss
-    ch.check(growth < 0.10, f"RSS growth {100 * growth:+.1f}% < 10%: {b_rss / 2**20:.1f} MiB at the baseline "
-             f"(t={W:.0f}..{W + S:.0f} s) -> {e_rss / 2**20:.1f} MiB at the end (peak {max(s['rss'] for s in samples) / 2**20:.1f} MiB)")
+    ch.check((e_rss - b_rss) / b_rss < 0.10, f"RSS growth {100 * (e_rss - b_rss) / b_rss:+.1f}% < 10%: "
+             f"{b_rss / 2**20:.1f} MiB at the baseline -> {e_rss / 2**20:.1f} MiB at the end "
+             f"(peak {max(s['rss'] for s in samples) / 2**20:.1f} MiB)")
     b_fd, e_fd = med(base, "fds"), med(end, "fds")
-    margin = max(10, 0.1 * b_fd)
-    ch.check(e_fd <= b_fd + margin, f"open fds flat: {b_fd:.0f} at the baseline -> {e_fd:.0f} at the end "
-             f"(margin {margin:.0f}; peak {max(s['fds'] for s in samples)} during faults)")
-    try:
-        with open(f"/proc/{a.pid}/status") as f:
-            hwm = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
-        print(f"  info: peak RSS since the start (VmHWM) {hwm:.1f} MiB")
-    except (OSError, AttributeError):
-        pass
-    b_th, e_th = med(base, "threads"), med(end, "threads")
-    print(f"  info: threads {b_th:.0f} -> {e_th:.0f} (max {max(s['threads'] for s in samples)})")
-
-    # Informational figures.
-    valid = [s for s in samples[1:] if not math.isnan(s["cpu_pct"])]
-    cpu_all = statistics.mean(s["cpu_pct"] for s in valid)
-    sim_cpu = statistics.mean(s["sim_cpu_pct"] for s in valid if not math.isnan(s["sim_cpu_pct"]))
-    print(f"  info: exporter CPU mean {cpu_all:.0f}% of one core (max {max(s['cpu_pct'] for s in valid):.0f}%), "
-          f"simulator CPU mean {sim_cpu:.0f}%; machine: {os.cpu_count()} cores")
-    calm = [s for s in valid if s["phase"].startswith("none")]
-    pr = statistics.mean(s["probes_ps"] for s in calm) if calm else float("nan")
-    print(f"  info: probes/s during no-fault phases: mean {pr:.0f} (schedule: {a.services}/s)")
-    tot_late = histogram_delta(samples[-1]["late"], samples[0]["late"])
-    print(f"  info: fire lateness over the run (all pollers): p50 {fmt_q(quantile(0.5, tot_late))}, "
-          f"p99 {fmt_q(quantile(0.99, tot_late))}")
-    bl = histogram_delta(base[-1]["late"], base[0]["late"]) if len(base) > 1 else []
-    el = histogram_delta(end[-1]["late"], end[0]["late"]) if len(end) > 1 else []
-    print(f"  info: fire lateness in the settles: baseline p99 {fmt_q(quantile(0.99, bl))}, end p99 "
-          f"{fmt_q(quantile(0.99, el))}")
-    skipped = samples[-1]["skipped"] - samples[0]["skipped"]
-    print(f"  info: runs skipped (previous run still going) over the run: {skipped:.0f}; in the end settle: "
-          f"{end[-1]['skipped'] - end[0]['skipped']:.0f}")
-    print(f"  info: /metrics {statistics.median(s['scrape_b'] for s in samples) / 2**20:.1f} MiB, scrape "
-          f"median {statistics.median(s['scrape_s'] for s in samples):.2f} s, max {max(s['scrape_s'] for s in samples):.2f} s")
-    if cyc.errors:
-        print(f"  info: {cyc.errors} scenario posts to the simulator failed")
+    ch.check(e_fd <= b_fd + max(10, 0.1 * b_fd), f"open fds flat: {b_fd:.0f} at the baseline -> {e_fd:.0f} at the end "
+             f"(peak {max(s['fds'] for s in samples)} during faults)")
+    valid = samples[1:]
+    p50, p99, _, capped = late(samples[0]["m"], samples[-1]["m"])
+    print(f"  info: peak RSS (VmHWM) {B.status_kib(st.exporter_proc.pid, 'VmHWM') / 1024:.1f} MiB; threads "
+          f"{med(base, 'threads'):.0f} -> {med(end, 'threads'):.0f}; exporter CPU mean "
+          f"{statistics.mean(s['cpu_pct'] for s in valid):.0f}% of one core; fire lateness over the run p50 "
+          f"{ms(p50)}, p99 {ms(p99, capped)}; skipped runs {B.sum_of(samples[-1]['m'], 'td_pz_schedule_skipped_total'):.0f}; "
+          f"/metrics scrape median {statistics.median(s['scrape'] for s in samples):.2f} s"
+          + (f"; {len(errors)} scenario posts failed" if errors else ""))
     return ch.finish()
 
 
 def main(cmd):
-    import subprocess
-    import tempfile
-    import bench as B
     env = lambda k, d: type(d)(os.environ.get(f"{cmd.upper()}_{k}", d))  # noqa: E731
     st = B.new_stack(cmd)
-    a = argparse.Namespace(timeout="5s", rps=5, stderr=os.path.join(st.work, "exporter.log"))
-    if cmd == "load":
-        a.services, a.probes = env("SERVICES", 50), min(3, env("PROBES", 2))
-        a.probe_schedule, a.metrics_schedule = "* * * * * *", "*/5 * * * * *"
-    else:
-        a.services, a.probes, a.probe_schedule, a.metrics_schedule = env("SERVICES", 1000), 1, "* * * * * *", "* * * * * *"
-    a.logs_schedule, a.out = a.metrics_schedule, os.path.join(st.work, "exporter.toml")
-    sim = st.simulator(dict(phases(a.services))["none"])
-    gen_config(a)
-    with open(a.out) as f:
-        exporter = st.exporter(f.read(), ["--log.level=info"])
-    log = lambda m: print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {m}", flush=True)  # noqa: E731
+    n = env("SERVICES", 50 if cmd == "load" else 1000)
+    probes = min(3, env("PROBES", 2)) if cmd == "load" else 1
+    sim = st.simulator(phases(n)[0][1])
+    url = st.exporter(config(n, probes, "* * * * * *", "*/5 * * * * *" if cmd == "load" else "* * * * * *"),
+                      ["--log.level=info"])
     busy = B.Busy([st.simulator_proc.pid, st.exporter_proc.pid])
-    if cmd == "soak":
-        a.exporter, a.sim, a.pid, a.sim_pid = exporter, sim, st.exporter_proc.pid, st.simulator_proc.pid
-        a.seconds, a.sample, a.phase = env("SECONDS", 600.0), env("SAMPLE", 5.0), env("PHASE", 5.0)
-        a.settle, a.offset, a.csv = env("SETTLE", 30.0), env("OFFSET", 0.8), os.path.join(st.work, "samples.csv")
-        rc = soak(a)
-        print(f"setup: {a.services} services x (1 probe + metrics + logs pollers) every second; files: {st.work}")
-    else:
-        time.sleep(env("WARMUP", 10))
-        conns, seconds, timeout = env("CONNECTIONS", 200), env("SECONDS", 30), env("WRK_TIMEOUT", "10s")
-        threads = min(env("THREADS", 2), conns)
-        wrk = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout, "--latency", exporter + "/metrics"]
-        paths = [os.path.join(st.work, n) for n in ("before.prom", "after.prom", "wrk.txt")]
-        t0 = time.time()
-        before = scrape(exporter + "/metrics")[0]
-        out = subprocess.run(wrk, capture_output=True, text=True).stdout
-        t1 = time.time()
-        for path, text in zip(paths, (f"# scraped_at {t0:.3f}\n{before}", f"# scraped_at {t1:.3f}\n"
-                                      + scrape(exporter + "/metrics")[0], out)):
-            with open(path, "w") as f:
-                f.write(text)
-        print("command: " + " ".join(wrk))
-        print(f"setup: {a.services} services x {a.probes} probes every second (+ metrics and logs pollers every 5 s)")
-        print("".join("  wrk| " + line + "\n" for line in out.split("Latency Distribution")[-1].splitlines()))
-        print(f"exporter peak RSS since its start (VmHWM): {B.status_kib(st.exporter_proc.pid, 'VmHWM') / 1024:.1f} MiB")
-        rc = load_report(argparse.Namespace(before=paths[0], after=paths[1], wrk=paths[2],
-                                            probe_jobs=a.services * a.probes, stderr=a.stderr))
-    log(f"machine: {os.cpu_count()} cores; other processes used {busy.other_cores():.2f} cores")
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {n} services x {probes} probes every second; "
+          f"binary {B.revision()}; work dir {st.work}", flush=True)
+    rc = load(st, url, n * probes, env) if cmd == "load" else soak(st, url, sim, n, env)
+    print(f"machine: {os.cpu_count()} cores; other processes used {busy.other_cores():.2f} cores")
     st.stop()
     return rc

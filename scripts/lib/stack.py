@@ -23,6 +23,8 @@ import signal
 import socket
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # nothing written under scripts/
 import tempfile
 import time
 import urllib.error
