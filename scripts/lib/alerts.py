@@ -117,50 +117,42 @@ def runbooks():
 
 
 def inhibitions():
-    """Posts each case's alerts (static labels from the rules) to a real Alertmanager running the
-    test copy, reads back which are inhibited, then resolves them before the next case."""
+    """Posts each case's alerts (static labels from the rules) to a real Alertmanager running the test copy,
+    reads back which are inhibited, then resolves them before the next case."""
     from stack import Stack, free_port, http
     static = {r["alert"]: r.get("labels", {}) for r in rules() if "alert" in r}
     with open(os.path.join(ROOT, "alerts", "tests", "alertmanager", "inhibit.yaml")) as f:
         cases = yaml.safe_load(f)["cases"]
     st = Stack()
-    cfg = os.path.join(st.work, "am.yml")
-    with open(cfg, "w") as f:
+    with open(os.path.join(st.work, "am.yml"), "w") as f:
         f.write(test_config(f"http://127.0.0.1:{free_port()}/hook"))
-    base = st.alertmanager(cfg)
-    now = lambda d: (datetime.datetime.now(datetime.timezone.utc)  # noqa: E731
-                     + datetime.timedelta(seconds=d)).isoformat().replace("+00:00", "Z")
-    listing = base + "/api/v2/alerts?active=true&inhibited=true&silenced=true&unprocessed=true"
-    key = lambda labels: tuple(sorted(labels.items()))  # noqa: E731
-    bad = []
+    base = st.alertmanager(f.name)
+    now = lambda d: (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)).isoformat()  # noqa: E731
+    listing = lambda: http(base + "/api/v2/alerts?active=true&inhibited=true&silenced=true&unprocessed=true")  # noqa: E731
+    key, bad = lambda labels: tuple(sorted(labels.items())), []  # noqa: E731
     for case in cases:
-        posted, expected, errors = [], {}, []
-        for spec in case["alerts"]:
-            spec = dict(spec)
+        specs = [dict(a) for a in case["alerts"]]
+        errors = [f"unknown alert {a['alertname']}" for a in specs if a["alertname"] not in static]
+        posted, expected = [], {}
+        for spec in [a for a in specs if a["alertname"] in static]:
             want = spec.pop("expect")
-            if spec["alertname"] not in static:
-                errors.append(f"unknown alert {spec['alertname']}")
-                continue
             labels = {k: str(v) for k, v in {**static[spec["alertname"]], **spec}.items()}
             posted.append({"labels": labels, "startsAt": now(-60), "endsAt": now(3600)})
             expected[key(labels)] = want
         http(base + "/api/v2/alerts", posted)
         deadline = time.time() + 10  # the inhibitor learns of new alerts asynchronously
         while True:
-            got = {key(a["labels"]): "inhibited" if a["status"]["inhibitedBy"] else "active" for a in http(listing)}
+            got = {key(a["labels"]): "inhibited" if a["status"]["inhibitedBy"] else "active" for a in listing()}
             got = {k: v for k, v in got.items() if k in expected}
             if got == expected or time.time() > deadline:
                 break
             time.sleep(0.3)
-        errors += [f"{dict(k)}: expected {w}, got {got.get(k, 'missing')}" for k, w in expected.items()
-                   if got.get(k) != w]
+        errors += [f"{dict(k)}: expected {w}, got {got.get(k, 'missing')}" for k, w in expected.items() if got.get(k) != w]
         print(f"{'FAIL' if errors else 'ok  '}  {case['name']}" + "".join(f"\n        {e}" for e in errors))
         bad += errors
-        for p in posted:
-            p["endsAt"] = now(-1)
-        http(base + "/api/v2/alerts", posted)
+        http(base + "/api/v2/alerts", [dict(p, endsAt=now(-1)) for p in posted])
         deadline = time.time() + 10
-        while http(listing):
+        while listing():
             if time.time() > deadline:
                 return bad + ["alerts did not resolve"]
             time.sleep(0.2)

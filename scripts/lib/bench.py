@@ -243,58 +243,52 @@ class Report:
 
 
 def idle(args):
-    """The daemon's standing cost with src/demo.toml against a separate simulator (not counted),
-    scraped every 15 s; then `td-pz-exporter demo` (simulator in process), for information."""
+    """The daemon's standing cost: src/demo.toml against a separate simulator (not counted), scraped every
+    15 s; then `td-pz-exporter demo` (simulator in process), for information."""
     import argparse
     ap = argparse.ArgumentParser(prog="bench.py idle")
     ap.add_argument("--duration", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-demo", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args(args)
     st = new_stack("idle")
 
     def measure(proc, url):
-        time.sleep(a.warmup)
-        w, busy, scrapes, t_end, nxt = Window([proc.pid]), Busy([proc.pid]), 0, time.monotonic() + a.duration, 7.5
-        while time.monotonic() < t_end:
+        time.sleep(10)  # warm-up
+        w, busy, t0, scrapes = Window([proc.pid]), Busy([proc.pid]), time.monotonic(), 0
+        while time.monotonic() < t0 + a.duration:
             st.alive(proc)
-            if time.monotonic() >= t_end - a.duration + nxt:
+            if time.monotonic() >= t0 + 7.5 + 15 * scrapes:
                 stack.http(url + "/metrics")
-                scrapes, nxt = scrapes + 1, nxt + 15
+                scrapes += 1
             time.sleep(0.1)
         w.close()
-        return {"cpu": w.cpu[proc.pid], "elapsed": w.elapsed, "scrapes": scrapes, "other": busy.other_cores(),
-                "rss": status_kib(proc.pid, "VmRSS"), "hwm": status_kib(proc.pid, "VmHWM"),
-                "threads": status_kib(proc.pid, "Threads")}
+        return dict(cpu=w.cpu[proc.pid], share=w.cpu[proc.pid] / w.elapsed * 100, elapsed=w.elapsed, scrapes=scrapes,
+                    other=busy.other_cores(), **{k: status_kib(proc.pid, k) for k in ("VmRSS", "VmHWM", "Threads")})
     st.simulator()
     with open(os.path.join(ROOT, "src", "demo.toml")) as f:
         url = st.exporter(f.read())
-    log(f"exporter with the demo configuration: {a.duration}s")
     ours = measure(st.exporter_proc, url)
     st.stop()
-    share = ours["cpu"] / ours["elapsed"] * 100
     rep = Report("bench-idle")
     rep.row("window", f"{ours['elapsed']:.0f} s, {ours['scrapes']} scrapes")
     rep.row("exporter (demo config) CPU", ours["cpu"], "s")
-    rep.row("exporter (demo config) CPU share", share, "% of one core")
-    rep.row("exporter (demo config) RSS", ours["rss"] / 1024, "MiB")
-    rep.row("exporter (demo config) peak RSS", ours["hwm"] / 1024, "MiB")
-    rep.row("exporter (demo config) threads", ours["threads"])
+    rows = [("exporter (demo config)", ours)]
     if not a.no_demo:
-        log(f"`td-pz-exporter demo` (simulator in process): {a.duration}s")
         port = stack.free_port()
         demo = st.start("demo", [BIN, "demo", f"--sim.listen-address=127.0.0.1:{stack.free_port()}",
                                  f"--web.listen-address=127.0.0.1:{port}"])
         st.wait(demo, f"http://127.0.0.1:{port}/-/ready")
-        d = measure(demo, f"http://127.0.0.1:{port}")
+        rows.append(("`demo` (with simulator)", measure(demo, f"http://127.0.0.1:{port}")))
         st.stop()
-        rep.row("`demo` (with simulator) CPU share", d["cpu"] / d["elapsed"] * 100, "% of one core")
-        rep.row("`demo` (with simulator) RSS", d["rss"] / 1024, "MiB")
-        rep.row("`demo` (with simulator) peak RSS", d["hwm"] / 1024, "MiB")
+    for name, r in rows:
+        rep.row(f"{name} CPU share", r["share"], "% of one core")
+        rep.row(f"{name} RSS", r["VmRSS"] / 1024, "MiB")
+        rep.row(f"{name} peak RSS", r["VmHWM"] / 1024, "MiB")
+    rep.row("exporter (demo config) threads", ours["Threads"])
     rep.row("other load on the machine", ours["other"], "cores")
-    rep.goal("RSS < 20 MB", ours["hwm"] * 1024 < 20e6, f"peak {ours['hwm'] * 1024 / 1e6:.1f} MB")
-    rep.goal("CPU < 0.5%", share < 0.5, f"{share:.2f}%")
+    rep.goal("RSS < 20 MB", ours["VmHWM"] * 1024 < 20e6, f"peak {ours['VmHWM'] * 1024 / 1e6:.1f} MB")
+    rep.goal("CPU < 0.5%", ours["share"] < 0.5, f"{ours['share']:.2f}%")
     if ours["other"] > 0.3:
         rep.note(f"the machine was busy ({ours['other']:.2f} cores used by others): re-run for clean figures")
     rep.print(a.out)

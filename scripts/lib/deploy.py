@@ -192,121 +192,79 @@ def match(selector, labels):
 
 
 def cmd_invariants(rendered, label):
-    docs = load_docs(rendered)
-    by = {}
+    docs, by = load_docs(rendered), {}
     for d in docs:
         by.setdefault(d["kind"], []).append(d)
-    sts_list = by.get("StatefulSet", [])
-    if len(sts_list) != 1:
-        bad(f"{label}: expected one StatefulSet, got {len(sts_list)}")
+    if len(by.get("StatefulSet", [])) != 1:
+        bad(f"{label}: expected one StatefulSet, got {len(by.get('StatefulSet', []))}")
         done()
-    sts = sts_list[0]
-    ns = sts["metadata"].get("namespace")
-    for d in docs:
-        if d["kind"] != "Namespace" and d["metadata"].get("namespace") != ns:
-            bad(f"{label}: {d['kind']}/{d['metadata']['name']} is in namespace {d['metadata'].get('namespace')}, not {ns}")
-    if ns not in [n["metadata"]["name"] for n in by.get("Namespace", [])]:
-        bad(f"{label}: the Namespace {ns} is not part of the output")
-    spec, tmpl = sts["spec"], sts["spec"]["template"]
-    pod_labels = tmpl["metadata"]["labels"]
-    if not match(spec["selector"].get("matchLabels"), pod_labels):
-        bad(f"{label}: StatefulSet selector does not match its pod labels")
-    pod = tmpl["spec"]
+    (sts,) = by["StatefulSet"]
+    ns, spec = sts["metadata"].get("namespace"), sts["spec"]
+    pod_labels, pod = spec["template"]["metadata"]["labels"], spec["template"]["spec"]
     (c,) = [c for c in pod["containers"] if c["name"] == "td-pz-exporter"]
-    env = {e["name"]: e for e in c.get("env", [])}
-    replicas = spec.get("replicas")
-    if env.get("SHARD_COUNT", {}).get("value") != str(replicas):
-        bad(f"{label}: SHARD_COUNT {env.get('SHARD_COUNT', {}).get('value')!r} != spec.replicas {replicas!r}")
-    if env.get("SHARD_INDEX", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
-        bad(f"{label}: SHARD_INDEX must come from fieldRef metadata.name")
-    # The headless service governs the StatefulSet.
+    env, args = {e["name"]: e for e in c.get("env", [])}, c.get("args", [])
     svcs = {s["metadata"]["name"]: s for s in by.get("Service", [])}
-    gov = svcs.get(spec.get("serviceName"))
-    if not gov or gov["spec"].get("clusterIP") != "None":
-        bad(f"{label}: serviceName {spec.get('serviceName')!r} is not a headless Service of the output")
-    for s in svcs.values():
-        if not match(s["spec"].get("selector"), pod_labels):
-            bad(f"{label}: Service {s['metadata']['name']} selects no pod of the StatefulSet")
-    for p in by.get("PodDisruptionBudget", []):
-        if not match(p["spec"]["selector"].get("matchLabels"), pod_labels):
-            bad(f"{label}: PodDisruptionBudget selector does not match the pods")
-    for p in by.get("NetworkPolicy", []):
-        if not match(p["spec"]["podSelector"].get("matchLabels"), pod_labels):
-            bad(f"{label}: NetworkPolicy does not select the pods")
-        ports = [pt.get("port") for r in p["spec"].get("ingress", []) for pt in r.get("ports", [])]
-        if ports != [9899]:
-            bad(f"{label}: NetworkPolicy ingress ports {ports}, expected [9899]")
-        eports = sorted({pt.get("port") for r in p["spec"].get("egress", []) for pt in r.get("ports", [])})
-        if eports != [53, 443]:
-            bad(f"{label}: NetworkPolicy egress ports {eports}, expected [53, 443]")
-    # ServiceMonitor: exactly one Service, a named port that exists, job label td-pz-exporter.
-    for sm in by.get("ServiceMonitor", []):
-        sel = sm["spec"]["selector"].get("matchLabels", {})
-        hit = [s for s in svcs.values() if match(sel, s["metadata"].get("labels", {}))]
-        if len(hit) != 1:
-            bad(f"{label}: ServiceMonitor selects {len(hit)} Services (want exactly 1: else every target is scraped twice)")
-        for s in hit:
-            jl = sm["spec"].get("jobLabel")
-            if s["metadata"].get("labels", {}).get(jl) != "td-pz-exporter":
-                bad(f"{label}: ServiceMonitor jobLabel {jl!r} does not give job=td-pz-exporter")
-            names = {p.get("name") for p in s["spec"]["ports"]}
-            for ep in sm["spec"]["endpoints"]:
-                if ep.get("port") not in names:
-                    bad(f"{label}: ServiceMonitor port {ep.get('port')!r} is not a port of Service {s['metadata']['name']}")
-    # Container hardening, probes, resources.
     sc, psc, res = c.get("securityContext", {}), pod.get("securityContext", {}), c.get("resources", {})
-    for ok, msg in ((sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem must be true"),
-                    (sc.get("runAsNonRoot") or psc.get("runAsNonRoot"), "runAsNonRoot must be true"),
-                    (sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation must be false"),
-                    (sc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities must drop ALL"),
-                    ((sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
-                     "seccompProfile must be RuntimeDefault"),
-                    (c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/-/healthy",
-                     "livenessProbe must GET /-/healthy"),
-                    (c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/-/ready",
-                     "readinessProbe must GET /-/ready"),
-                    (res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory")
-                     and res.get("limits", {}).get("memory"), "resources need requests cpu+memory and a memory limit")):
+    arg = lambda name: next((a.split("=", 1)[1] for a in args if a.startswith(name + "=")), None)  # noqa: E731
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    rules = [(d["metadata"].get("namespace") == ns, f"{d['kind']}/{d['metadata']['name']} is not in namespace {ns}")
+             for d in docs if d["kind"] != "Namespace"]
+    rules += [(ns in [n["metadata"]["name"] for n in by.get("Namespace", [])], f"the Namespace {ns} is not in the output"),
+              (match(spec["selector"].get("matchLabels"), pod_labels), "StatefulSet selector does not match its pods"),
+              (env.get("SHARD_COUNT", {}).get("value") == str(spec.get("replicas")), "SHARD_COUNT != spec.replicas"),
+              (env.get("SHARD_INDEX", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+               "SHARD_INDEX must come from fieldRef metadata.name"),
+              (svcs.get(spec.get("serviceName"), {}).get("spec", {}).get("clusterIP") == "None",
+               f"serviceName {spec.get('serviceName')!r} is not a headless Service of the output"),
+              (sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem must be true"),
+              (sc.get("runAsNonRoot") or psc.get("runAsNonRoot"), "runAsNonRoot must be true"),
+              (sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation must be false"),
+              (sc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities must drop ALL"),
+              ((sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+               "seccompProfile must be RuntimeDefault"),
+              (c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/-/healthy", "livenessProbe must GET /-/healthy"),
+              (c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/-/ready", "readinessProbe must GET /-/ready"),
+              (res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"),
+               "resources need requests cpu+memory and a memory limit"),
+              (not arg("--web.listen-address") or arg("--web.listen-address").endswith(f":{ports.get('http-metrics')}"),
+               f"--web.listen-address does not match containerPort {ports.get('http-metrics')}"),
+              (not pod.get("serviceAccountName") or pod["serviceAccountName"] in
+               [s["metadata"]["name"] for s in by.get("ServiceAccount", [])], "serviceAccountName is not in the output")]
+    rules += [(match(s["spec"].get("selector"), pod_labels), f"Service {s['metadata']['name']} selects no pod") for s in svcs.values()]
+    rules += [(match(p["spec"]["selector"].get("matchLabels"), pod_labels), "PodDisruptionBudget selects no pod")
+              for p in by.get("PodDisruptionBudget", [])]
+    for p in by.get("NetworkPolicy", []):
+        ports_of = lambda way: sorted({pt.get("port") for r in p["spec"].get(way, []) for pt in r.get("ports", [])})  # noqa: E731
+        rules += [(match(p["spec"]["podSelector"].get("matchLabels"), pod_labels), "NetworkPolicy selects no pod"),
+                  (ports_of("ingress") == [9899], f"NetworkPolicy ingress ports {ports_of('ingress')}, expected [9899]"),
+                  (ports_of("egress") == [53, 443], f"NetworkPolicy egress ports {ports_of('egress')}, expected [53, 443]")]
+    # ServiceMonitor: exactly one Service (else every target is scraped twice), its port, job td-pz-exporter.
+    for sm in by.get("ServiceMonitor", []):
+        hit = [s for s in svcs.values() if match(sm["spec"]["selector"].get("matchLabels", {}), s["metadata"].get("labels", {}))]
+        rules.append((len(hit) == 1, f"ServiceMonitor selects {len(hit)} Services, want exactly 1"))
+        for s in hit:
+            rules += [(s["metadata"].get("labels", {}).get(sm["spec"].get("jobLabel")) == "td-pz-exporter",
+                       "ServiceMonitor jobLabel does not give job=td-pz-exporter")]
+            rules += [(ep.get("port") in {p.get("name") for p in s["spec"]["ports"]}, f"ServiceMonitor port {ep.get('port')!r} "
+                       f"is not a port of Service {s['metadata']['name']}") for ep in sm["spec"]["endpoints"]]
+    rules += [(e["valueFrom"]["secretKeyRef"]["name"] == "td-pz-exporter", f"env {e['name']} reads another Secret than "
+               "td-pz-exporter (the one secret.example.yaml documents)") for e in env.values()
+              if e.get("valueFrom", {}).get("secretKeyRef")]
+    # The config file: mounted from a ConfigMap of the output, key = --config.file's basename.
+    cfg = Path(arg("--config.file") or "/")
+    mount = next((m["name"] for m in c.get("volumeMounts", []) if Path(m["mountPath"]) == cfg.parent), None)
+    vol = next((v for v in pod.get("volumes", []) if v["name"] == mount), {})
+    cm = next((m for m in by.get("ConfigMap", []) if m["metadata"]["name"] == vol.get("configMap", {}).get("name")), {})
+    text = cm.get("data", {}).get(cfg.name)
+    rules.append((text is not None, f"--config.file {cfg} is no key of a ConfigMap mounted at {cfg.parent}"))
+    for ok, msg in rules:
         if not ok:
             bad(f"{label}: {msg}")
-    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    args = c.get("args", [])
-    listen = [a.split("=", 1)[1] for a in args if a.startswith("--web.listen-address=")]
-    if listen and not listen[0].endswith(f":{ports.get('http-metrics')}"):
-        bad(f"{label}: --web.listen-address {listen[0]} does not match containerPort {ports.get('http-metrics')}")
-    # Config file: mounted from a ConfigMap of the output, key = --config.file's basename; valid TOML.
-    cfgarg = [a.split("=", 1)[1] for a in args if a.startswith("--config.file=")]
-    cms = {m["metadata"]["name"]: m for m in by.get("ConfigMap", [])}
-    vols = {v["name"]: v for v in pod.get("volumes", [])}
-    if not cfgarg:
-        bad(f"{label}: no --config.file argument")
-    else:
-        cfgpath = Path(cfgarg[0])
-        mounts = [m for m in c.get("volumeMounts", []) if Path(m["mountPath"]) == cfgpath.parent]
-        if not mounts:
-            bad(f"{label}: nothing is mounted at {cfgpath.parent}")
-        else:
-            v = vols.get(mounts[0]["name"], {})
-            cm = cms.get(v.get("configMap", {}).get("name"))
-            if not cm:
-                bad(f"{label}: volume {mounts[0]['name']} is not a ConfigMap of the output")
-            elif cfgpath.name not in cm.get("data", {}):
-                bad(f"{label}: ConfigMap {cm['metadata']['name']} has no key {cfgpath.name}")
-            else:
-                envs = {n for n, e in env.items()}
-                td = tomllib.loads(cm["data"][cfgpath.name]).get("td", {})
-                exp = {}
-                if "api_key_env" in td and td["api_key_env"] not in envs:
-                    bad(f"{label}: api_key_env {td['api_key_env']!r} is not set in the container")
-                check_toml(f"{label}: ConfigMap {cm['metadata']['name']}", cm["data"][cfgpath.name],
-                           {"token_envs": envs, "token_files": set()})
-    sa = pod.get("serviceAccountName")
-    if sa and sa not in [s["metadata"]["name"] for s in by.get("ServiceAccount", [])]:
-        bad(f"{label}: serviceAccountName {sa!r} is not in the output")
-    for e in env.values():
-        ref = e.get("valueFrom", {}).get("secretKeyRef")
-        if ref and ref["name"] != "td-pz-exporter":
-            bad(f"{label}: env {e['name']} reads Secret {ref['name']!r}; secret.example.yaml documents 'td-pz-exporter'")
+    if text is not None:
+        td = tomllib.loads(text).get("td", {})
+        if "api_key_env" in td and td["api_key_env"] not in env:
+            bad(f"{label}: api_key_env {td['api_key_env']!r} is not set in the container")
+        check_toml(f"{label}: ConfigMap {cm['metadata']['name']}", text, {"token_envs": set(env), "token_files": set()})
     done()
 
 
@@ -325,46 +283,35 @@ def cmd_secret_example(path, rendered):
 
 
 def cmd_dockerfile(path, dockerignore):
-    text = Path(path).read_text()
-    lines = [l for l in re.sub(r"\\\n", " ", text).splitlines() if l.strip() and not l.lstrip().startswith("#")]
-    instr = [(l.split()[0].upper(), l) for l in lines]
-    froms = [l for i, l in instr if i == "FROM"]
-    if len(froms) < 2:
-        bad("Dockerfile: not multi-stage")
-    if not any("cargo build --profile dist --locked" in l for _, l in instr):
-        bad("Dockerfile: no `cargo build --profile dist --locked`")
-    manifest = (Path(path).parents[2] / "Cargo.toml").read_text()
-    for bench in re.findall(r'\[\[bench\]\]\s*name\s*=\s*"([^"]+)"', manifest):
-        if f"benches/$b.rs" not in text or bench not in text:
-            bad(f"Dockerfile: Cargo.toml's bench {bench!r} has no stub, so the dependency layer's cargo build fails")
-    runs = [l for i, l in instr if i == "RUN"]
-    builds = [n for n, l in enumerate(runs) if "cargo build" in l]
-    if len(builds) < 2:
-        bad("Dockerfile: no separate dependency-caching build layer")
-    users = [l.split()[1] for i, l in instr if i == "USER"]
-    if not users or users[-1].split(":")[0] in ("root", "0"):
-        bad("Dockerfile: the final stage must set a non-root USER")
-    for want in ("EXPOSE 9899", "HEALTHCHECK", "ENTRYPOINT"):
-        if not any(l.startswith(want) for _, l in instr):
-            bad(f"Dockerfile: no {want}")
-    hc = [l for i, l in instr if i == "HEALTHCHECK"]
-    if hc and "/-/healthy" not in hc[0]:
-        bad("Dockerfile: HEALTHCHECK does not query /-/healthy")
-    # .dockerignore: target and .git out; every COPY source (from the context) in.
-    ign = [l.strip() for l in Path(dockerignore).read_text().splitlines() if l.strip() and not l.startswith("#")]
-    for need in ("target", ".git"):
-        if not any(p.rstrip("/") in (need, f"**/{need}") for p in ign):
-            bad(f".dockerignore: {need} is not excluded")
     import fnmatch
-    for i, l in instr:
-        if i == "COPY" and "--from=" not in l:
-            for src in l.split()[1:-1]:
-                if not (ROOT / src).exists():
-                    bad(f"Dockerfile: COPY source {src} does not exist")
-                for p in ign:
-                    if not p.startswith("!") and (fnmatch.fnmatch(src.rstrip("/"), p.rstrip("/"))
-                                                  or src.rstrip("/").startswith(p.rstrip("/") + "/")):
-                        bad(f".dockerignore: pattern {p!r} excludes COPY source {src}")
+    text = Path(path).read_text()
+    instr = [(line.split()[0].upper(), line) for line in re.sub(r"\\\n", " ", text).splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    of = lambda kind: [line for i, line in instr if i == kind]  # noqa: E731
+    benches = re.findall(r'\[\[bench\]\]\s*name\s*=\s*"([^"]+)"', (Path(path).parents[2] / "Cargo.toml").read_text())
+    users = [line.split()[1].split(":")[0] for line in of("USER")]
+    rules = [(len(of("FROM")) >= 2, "not multi-stage"),
+             (any("cargo build --profile dist --locked" in line for line in of("RUN")), "no `cargo build --profile dist --locked`"),
+             (sum("cargo build" in line for line in of("RUN")) >= 2, "no separate dependency-caching build layer"),
+             (users and users[-1] not in ("root", "0"), "the final stage must set a non-root USER"),
+             (any("/-/healthy" in line for line in of("HEALTHCHECK")), "no HEALTHCHECK querying /-/healthy"),
+             (of("ENTRYPOINT") and any(line.startswith("EXPOSE 9899") for line in of("EXPOSE")), "no ENTRYPOINT or EXPOSE 9899")]
+    # Cargo.toml's benches need stubs, or the dependency layer's cargo build fails.
+    rules += [("benches/$b.rs" in text and b in text, f"Cargo.toml's bench {b!r} has no stub") for b in benches]
+    for ok, msg in rules:
+        if not ok:
+            bad(f"Dockerfile: {msg}")
+    # .dockerignore: target and .git out; every COPY source (from the context) in.
+    ign = [x.strip().rstrip("/") for x in Path(dockerignore).read_text().splitlines() if x.strip() and not x.startswith("#")]
+    for need in ("target", ".git"):
+        if not any(p in (need, f"**/{need}") for p in ign):
+            bad(f".dockerignore: {need} is not excluded")
+    for src in [src.rstrip("/") for line in of("COPY") if "--from=" not in line for src in line.split()[1:-1]]:
+        if not (ROOT / src).exists():
+            bad(f"Dockerfile: COPY source {src} does not exist")
+        bad_ign = [p for p in ign if not p.startswith("!") and (fnmatch.fnmatch(src, p) or src.startswith(p + "/"))]
+        if bad_ign:
+            bad(f".dockerignore: {bad_ign} exclude COPY source {src}")
     done()
 
 

@@ -378,7 +378,7 @@ def report(res, drills, queries, resolved_phase):
         for e in d.get("expects", []):
             clr = d.get("cleared_at") or time.time()
             resolved = ("skipped" if not resolved_phase else "not asserted (burn rate)" if not e.resolves
-                        else "%s/%s" % (t(e.resolved_prom_at, clr), t(e.resolved_hook_at, clr)))
+                        else t(e.resolved_prom_at, clr) + ("/" + t(e.resolved_hook_at, clr)) * (e.kind == "arrive"))
             print("   %-60s fired %s  " % (e.name, t(e.fired_at, d["injected_at"])) + (
                 "arrived %s at %-6s" % (t(e.arrived_at, d["injected_at"]), (e.first_note or {}).get("receiver", "-")) if e.kind == "arrive" else
                 "INHIBITED by %s: suppressed %s" % (e.by, t(e.suppressed_at, d["injected_at"]))) + "  resolved " + resolved)

@@ -7,9 +7,9 @@ from the shell:
 
     stack.py up [--fast] [--drill NAME]   the e2e stack in the foreground, Ctrl-C stops it (scripts/stack.sh)
     stack.py drill NAME                   inject a drill of tests/e2e/drills.json into the stack `up` runs
-    stack.py run [--scenario F] [--exporter-config F] [--prometheus] -- CMD...
-                                          start the simulator (and those), run CMD with SIM_URL,
-                                          EXPORTER_URL, PROM_URL, TD_API_KEY, TD_P13N_TOKEN set
+    stack.py run [--scenario F] [--exporter-config F] -- CMD...
+                                          start the simulator (and the exporter), run CMD with SIM_URL,
+                                          EXPORTER_URL, TD_API_KEY, TD_P13N_TOKEN set
 
 Env: TD_PZ_BIN (the exporter binary, default target/release/td-pz-exporter).
 """
@@ -63,11 +63,8 @@ def http(url, body=None, timeout=10):
 
 class Stack:
     def __init__(self, work=None, bin=None):
-        self.work = work or tempfile.mkdtemp(prefix="td-pz-stack.")
+        self.work, self.bin, self.procs, self.urls = work or tempfile.mkdtemp(prefix="td-pz-stack."), bin or BIN, [], {}
         os.makedirs(self.work, exist_ok=True)
-        self.bin = bin or BIN
-        self.procs = []
-        self.urls = {}
         atexit.register(self.stop)
 
     def start(self, name, argv, env=None):
@@ -81,8 +78,8 @@ class Stack:
 
     def alive(self, p):
         if p.poll() is not None:
-            tail = open(os.path.join(self.work, f"{p.name}.log"), errors="replace").read()[-3000:]
-            raise SystemExit(f"{p.name} exited with {p.returncode}; the end of its log:\n{tail}")
+            with open(os.path.join(self.work, f"{p.name}.log"), errors="replace") as f:
+                raise SystemExit(f"{p.name} exited with {p.returncode}; the end of its log:\n{f.read()[-3000:]}")
 
     def wait(self, p, url, timeout=60):
         deadline = time.time() + timeout
@@ -96,26 +93,23 @@ class Stack:
                     raise SystemExit(f"{p.name} not ready at {url} after {timeout}s (log: {self.work}/{p.name}.log)")
                 time.sleep(0.1)
 
-    def _serve(self, name, argv_of_port, ready_path, env=None, timeout=60, prefix=()):
+    def _serve(self, name, argv_of_port, ready_path, env=None, timeout=60):
         port = free_port()
-        p = self.start(name, [*prefix, *argv_of_port(port)], env)
+        p = self.start(name, argv_of_port(port), env)
         url = f"http://127.0.0.1:{port}"
         self.wait(p, url + ready_path, timeout)
         self.urls[name], self.__dict__[name + "_proc"] = url, p
         return url
 
-    def simulator(self, scenario=None, args=(), cpus=None, env=None):
-        """scenario: a dict or a file; cpus: pin it with taskset (e.g. "1")."""
+    def simulator(self, scenario=None):
+        """scenario: a dict or a file."""
         if isinstance(scenario, dict):
-            path = os.path.join(self.work, "scenario.json")
-            with open(path, "w") as f:
+            with open(os.path.join(self.work, "scenario.json"), "w") as f:
                 json.dump(scenario, f)
-            scenario = path
-        extra = [f"--scenario={scenario}"] if scenario else []
+            scenario = f.name
         return self._serve("simulator", lambda port: [
-            self.bin, "simulate", f"--listen=127.0.0.1:{port}", f"--api-key={API_KEY}",
-            f"--p13n-token={P13N_TOKEN}", *extra, *args], "/_sim/stats", env,
-            prefix=("taskset", "-c", cpus) if cpus else ())
+            self.bin, "simulate", f"--listen=127.0.0.1:{port}", f"--api-key={API_KEY}", f"--p13n-token={P13N_TOKEN}",
+            *([f"--scenario={scenario}"] if scenario else [])], "/_sim/stats")
 
     def exporter(self, config, args=(), env=None, timeout=60):
         """config: the TOML text; {sim} in it becomes the simulator's URL."""
@@ -233,37 +227,31 @@ def main():
     up = sub.add_parser("up")
     up.add_argument("--fast", action="store_true", help="the test profile: for <= 15s, group_wait 10s")
     up.add_argument("--drill")
-    sub.add_parser("drill").add_argument("name")
+    sub.add_parser("drill").add_argument("drill")
     run = sub.add_parser("run")
     run.add_argument("--scenario")
     run.add_argument("--exporter-config")
-    run.add_argument("--prometheus", action="store_true")
     run.add_argument("command", nargs="+")
     a = ap.parse_args()
-    state = os.path.join(UP_DIR, "stack.json")
-    running = None
+    state, running = os.path.join(UP_DIR, "stack.json"), None
     if os.path.exists(state):
         with open(state) as f:
             running = json.load(f)
-        if not any(os.path.exists(f"/proc/{pid}") for pid in running["pids"]):
-            running = None
+        running = running if any(os.path.exists(f"/proc/{pid}") for pid in running["pids"]) else None
     if a.cmd == "drill" or (a.cmd == "up" and running):
-        if not running:
-            raise SystemExit(f"no stack is running from {UP_DIR} (scripts/stack.sh starts one)")
-        if a.cmd == "up" and not a.drill:
-            raise SystemExit("a stack is already running; inject a drill into it with --drill NAME")
-        return drill(running["simulator"], a.name if a.cmd == "drill" else a.drill)
+        if not running or not a.drill:
+            raise SystemExit("a stack is already running: inject a drill with --drill NAME" if running else
+                             f"no stack is running from {UP_DIR} (scripts/stack.sh starts one)")
+        return drill(running["simulator"], a.drill)
     if a.cmd == "run":
         st = Stack()
         st.simulator(a.scenario)
         if a.exporter_config:
             with open(a.exporter_config) as f:
                 st.exporter(f.read())
-        if a.prometheus:
-            st.prometheus()
-        env = {k.upper() + "_URL": v for k, v in st.urls.items()}
-        env.update(SIM_URL=st.urls["simulator"], TD_API_KEY=API_KEY, TD_P13N_TOKEN=P13N_TOKEN, STACK_DIR=st.work)
-        rc = subprocess.call(a.command, env=dict(os.environ, **env))
+        env = dict(os.environ, SIM_URL=st.urls["simulator"], EXPORTER_URL=st.urls.get("exporter", ""),
+                   TD_API_KEY=API_KEY, TD_P13N_TOKEN=P13N_TOKEN)
+        rc = subprocess.call(a.command, env=env)
         st.stop()
         shutil.rmtree(st.work, ignore_errors=True)
         return rc
@@ -272,22 +260,18 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     st.e2e(fast=a.fast, echo=True)
     u = st.urls
-    print(f"""
-  Prometheus UI     {u['prometheus']}/alerts   Alertmanager UI  {u['alertmanager']}/#/alerts
-  exporter          {u['exporter']}/           TD simulator     {u['simulator']}/_sim/stats
-  webhook           {u['hook']} -> {st.hook_log} (each notification printed below)
-  drills, from another terminal: scripts/stack.sh --drill revoked_key|wrong_section|outage|slow|all|revoked_all|clear
-  Grafana: import dashboards/*.json with a Prometheus data source at {u['prometheus']}. Ctrl-C stops it all.
-""", flush=True)
+    print(f"\n  Prometheus {u['prometheus']}/alerts   Alertmanager {u['alertmanager']}/#/alerts   exporter "
+          f"{u['exporter']}/   simulator {u['simulator']}/_sim/stats\n  webhook {u['hook']} -> {st.hook_log} (each "
+          "notification printed below)\n  drills, from another terminal: scripts/stack.sh --drill revoked_key|"
+          f"wrong_section|outage|slow|all|revoked_all|clear\n  Grafana: import dashboards/*.json with a Prometheus data "
+          f"source at {u['prometheus']}. Ctrl-C stops it all.\n", flush=True)
     if a.drill:
         drill(u["simulator"], a.drill)
     try:
         with open(os.path.join(st.work, "webhook.log"), errors="replace") as f:
-            while True:
+            while all(st.alive(p) is None for p in st.procs):
                 sys.stdout.write(f.read())
                 sys.stdout.flush()
-                for p in st.procs:
-                    st.alive(p)
                 time.sleep(1)
     except KeyboardInterrupt:
         pass
