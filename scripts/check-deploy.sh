@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Static checks of everything under deploy/ (no Docker engine, no cluster, no network but the package
-# registries); the tools come from scripts/install-deps.sh (test, deploy). The Python checks are
-# scripts/lib/deploy.py. Prints one line per check, then "check-deploy: N passed, N failed, N skipped".
-#
-#   Dockerfile          hadolint + structure (multi-stage, --locked, non-root, HEALTHCHECK...), .dockerignore
-#   Compose             compose-spec (the Rust compose_spec parser) + references (services, secrets, files) resolved
-#   Prometheus/AM       promtool check config (with the real rule file), amtool check-config
-#   Grafana             provisioning YAML shape; dashboards/*.json parse
-#   TOML configs        `td-pz-exporter --config.check` on every config under deploy/ (the crate's own
-#                       validator: keys and values); secrets, credentials and simulator URLs agree
-#   Kubernetes          kubectl kustomize renders base/ and every overlay; kubernetes-validate --strict;
-#                       ServiceMonitor/PrometheusRule against the prometheus-operator models + unknown fields;
-#                       invariants: SHARD_COUNT == replicas, SHARD_INDEX from metadata.name, selectors match,
-#                       security context, probes, resources, ConfigMap/Secret/ServiceAccount references
-#   PrometheusRule      deploy/kubernetes/gen-prometheusrule.py --check (in sync with alerts/td-pz-rules.yaml)
-#   systemd             systemd-analyze verify (on a copy pointing at a stub binary) + security --offline
-#   scripts             shellcheck of scripts/*.sh
-#
-# Env: TD_PZ_BIN (the binary for --config.check; default target/release/td-pz-exporter).
+# Static checks of everything under deploy/ (no Docker engine, no cluster); tools from scripts/install-deps.sh
+# (test, deploy), the Python checks in scripts/lib/deploy.py. One line per check, then the counts.
+#   Dockerfile   hadolint + structure (multi-stage, --locked, non-root, HEALTHCHECK, bench stubs), .dockerignore
+#   Compose      compose-spec + references resolved; promtool/amtool on its configs; Grafana provisioning
+#   configs      `td-pz-exporter --config.check` on every TOML config (the crate's own validator, TD_PZ_BIN);
+#                secrets, credentials and simulator URLs agree with the deployment around each file
+#   Kubernetes   kustomize of base/ and every overlay; kubernetes-validate --strict; ServiceMonitor and
+#                PrometheusRule against the prometheus-operator models; invariants (SHARD_COUNT == replicas,
+#                selectors, security context, probes, resources, references); gen-prometheusrule.py --check
+#   systemd      systemd-analyze verify (on a copy pointing at a stub binary), security --offline, hardening
+#   scripts      shellcheck of scripts/*.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -38,13 +30,8 @@ check() {
 }
 checks() { "$PY" scripts/lib/deploy.py "$@"; }
 
-# --- Docker ------------------------------------------------------------------------------------------------
-
 check "Dockerfile: hadolint" "$VENV/bin/hadolint" deploy/docker/Dockerfile
 check "Dockerfile: structure, .dockerignore" checks dockerfile deploy/docker/Dockerfile .dockerignore
-
-# --- Compose -----------------------------------------------------------------------------------------------
-
 check "compose: compose-spec parse + references" checks compose deploy/compose/compose.yaml
 
 mkdir -p "$WORK/prom"
@@ -52,27 +39,18 @@ sed "s|^\(\s*- \)/etc/prometheus/rules/\*\.yaml|\1$ROOT/alerts/td-pz-rules.yaml|
 check "compose: promtool check config (with alerts/td-pz-rules.yaml)" promtool check config "$WORK/prom/prometheus.yml"
 check "compose: amtool check-config alertmanager.yml" amtool check-config deploy/compose/alertmanager.yml
 check "compose: grafana provisioning, dashboards/*.json" checks grafana deploy/compose/grafana/provisioning dashboards
-no_trailing_newline() {
-  local f rc=0
-  for f in "$@"; do
-    if [[ ! -s $f || $(tail -c1 "$f" | od -An -tx1 | tr -d ' ') == 0a ]]; then
-      echo "$f: empty or ends with a newline (the key would carry it)"
-      rc=1
-    fi
-  done
-  return $rc
+no_trailing_newline() { # the key would carry it
+  local f
+  for f in "$@"; do [[ -s $f && $(tail -c1 "$f" | od -An -tx1 | tr -d ' ') != 0a ]] || { echo "$f"; return 1; }; done
 }
 check "compose: secrets/*.example non-empty, no trailing newline" no_trailing_newline deploy/compose/secrets/*.example
-
-# --- configuration files -----------------------------------------------------------------------------------
-
 check "configs: secrets, credentials and simulator URLs agree (compose, systemd)" checks tomls
 
 BIN=${TD_PZ_BIN:-target/release/td-pz-exporter}
 printf '%s' '1/0123456789abcdef0123456789abcdef01234567' >"$WORK/dummy_key"
 for cfg in deploy/compose/td-pz-exporter.toml deploy/systemd/td-pz-exporter.toml \
   deploy/kubernetes/base/td-pz-exporter.toml deploy/kubernetes/overlays/*/td-pz-exporter.toml; do
-  checks exporter-config "$cfg" "$WORK/cfg.toml" "$WORK/dummy_key"
+  sed -E "s#^(\s*(api_key_file|token_file)\s*=\s*)\"[^\"]*\"#\1\"$WORK/dummy_key\"#" "$cfg" >"$WORK/cfg.toml"
   check "configs: td-pz-exporter --config.check $cfg" \
     env TD_API_KEY=1/0123 TD_P13N_TOKEN=1/1/0123456789abcdef0123456789abcdef \
     "$BIN" --config.check --config.file="$WORK/cfg.toml"
@@ -97,9 +75,6 @@ for dir in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
 done
 check "kubernetes: secret.example.yaml matches what the StatefulSet reads" \
   checks secret-example deploy/kubernetes/base/secret.example.yaml "$WORK/base.yaml"
-
-# --- systemd -----------------------------------------------------------------------------------------------
-
 # verify needs the ExecStart binary to exist: point the unit (same file name, so the credential path holds)
 # at a stub in a temp dir.
 mkdir -p "$WORK/systemd"
@@ -109,8 +84,7 @@ sed "s|/usr/local/bin/td-pz-exporter|$WORK/td-pz-exporter-stub|g" deploy/systemd
   >"$WORK/systemd/td-pz-exporter.service"
 verify_quiet() { # systemd-analyze verify exits 0 on some warnings: any output is a failure
   local out
-  out=$(systemd-analyze verify "$@" 2>&1) || { echo "$out"; return 1; }
-  [[ -z $out ]] || { echo "$out"; return 1; }
+  if ! out=$(systemd-analyze verify "$@" 2>&1) || [[ -n $out ]]; then echo "$out"; return 1; fi
 }
 check "systemd: systemd-analyze verify" verify_quiet "$WORK/systemd/td-pz-exporter.service"
 check "systemd: systemd-analyze security --offline (exposure <= 2.0)" \

@@ -3,22 +3,22 @@
 
     bench.py vs-blackbox [--rate=20] [--duration=60] [--wrk-seconds=30] [--out=F]   (bench_vs_blackbox.py)
     bench.py scale [--services=5000] [--duration=300] [--log-rate=0.05] [--out=F]    (bench_scale.py)
-    bench.py idle [--duration=60] [--no-demo]          the demo configuration, idle; then `demo`
-    bench.py load | soak                               docs/reliability.md (loadsoak.py; env LOAD_*, SOAK_*)
-    bench.py micro [CRITERION ARGS]                    cargo bench: benches/render.rs, parse.rs, schedule.rs
+    bench.py idle [--duration=60] [--no-demo] [--out=F]   the demo configuration idle, then `demo`
+    bench.py load | soak                                   docs/reliability.md (loadsoak.py; env LOAD_*, SOAK_*)
+    bench.py micro [CRITERION ARGS]                        cargo bench: benches/render.rs, parse.rs, schedule.rs
 
-The lock: flock on $TD_PZ_MEASURE_LOCK (default /tmp/td-pz-measure.lock), held from the first process
-started to the last one stopped, so that two measurements never overlap. The daemon measured is a
-private copy of $TD_PZ_BIN (default target/$BENCH_PROFILE/td-pz-exporter, BENCH_PROFILE=dist: the
-shipped build; `make bench-*` builds it). CPU: utime+stime from /proc/PID/stat; peak RSS: VmHWM. The
-machine's busy CPU beyond the bench's processes is reported, so a disturbed run says "re-run".
-Each prints its figures as a table and `<name>: N passed, M failed` (goals met or missed).
+The lock: flock on $TD_PZ_MEASURE_LOCK (default /tmp/td-pz-measure.lock), held until the last process is
+stopped. The daemon measured is a private copy of $TD_PZ_BIN (default target/$BENCH_PROFILE/td-pz-exporter,
+BENCH_PROFILE=dist: the shipped build). CPU: utime+stime of /proc/PID/stat; peak RSS: VmHWM; the CPU the
+rest of the machine used is reported, so a disturbed run says "re-run". Each prints a table of figures
+and `<name>: N passed, M failed` (goals met or missed).
 """
 
 import atexit
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,14 +90,12 @@ def status_kib(pid, key):
 
 def machine_busy():
     """Busy CPU seconds of the whole machine (all cores) so far."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
     return (sum(v[:8]) - v[3] - v[4]) / TICK
 
 
 def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
+    return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
 def quiet_machine(max_other=0.25):
@@ -112,44 +110,30 @@ def quiet_machine(max_other=0.25):
         log(f"machine busy ({cores:.2f} cores used by others), waiting")
 
 
-class Window:
-    """CPU seconds of some processes over a time window."""
+def _cpu(pid):
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return 0.0
 
-    def __init__(self, pids):
-        self.pids, self.t0 = list(pids), time.monotonic()
-        self.cpu0 = {p: cpu_seconds(p) for p in self.pids}
+
+class Window:
+    """CPU seconds of `pids` over a window (`cpu`, `elapsed`), and the cores the rest of the machine used
+    meanwhile (`other`: beyond `pids`, the processes `also` and this one)."""
+
+    def __init__(self, pids, also=()):
+        self.pids, self.also, self.t0 = list(pids), list(also), time.monotonic()
+        self.cpu0, self.rest0 = {p: cpu_seconds(p) for p in self.pids}, self._rest()
+
+    def _rest(self):
+        t = os.times()
+        return machine_busy() - sum(_cpu(p) for p in self.pids + self.also) - sum(t[:4])
 
     def close(self):
         self.elapsed = time.monotonic() - self.t0
         self.cpu = {p: cpu_seconds(p) - self.cpu0[p] for p in self.pids}
+        self.other = max(0.0, self._rest() - self.rest0) / self.elapsed
         return self
-
-
-class Busy:
-    """The machine's busy CPU beyond this bench's own processes (and itself), over a window."""
-
-    def __init__(self, own_pids):
-        self.own = list(own_pids)
-        self.busy0, self.own0, self.t0, self.self0 = machine_busy(), self._own(), time.monotonic(), self._self()
-
-    def _own(self):
-        total = 0.0
-        for p in self.own:
-            try:
-                total += cpu_seconds(p)
-            except OSError:
-                pass
-        return total
-
-    @staticmethod
-    def _self():
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    def other_cores(self):
-        dt = time.monotonic() - self.t0
-        other = (machine_busy() - self.busy0) - (self._own() - self.own0) - (self._self() - self.self0)
-        return max(0.0, other) / dt if dt > 0 else 0.0
 
 
 def prom_samples(text, names):
@@ -166,7 +150,6 @@ def prom_samples(text, names):
 
 
 def label(labels, key):
-    import re
     m = re.search(r'(?:^|,)' + key + r'="((?:[^"\\]|\\.)*)"', labels)
     return m.group(1) if m else None
 
@@ -221,6 +204,11 @@ class Report:
     def note(self, text):
         self.notes.append(text)
 
+    def other(self, cores, what="other load on the machine"):
+        self.row(what, cores, "cores")
+        if cores > 0.3:
+            self.note(f"the machine was busy ({cores:.2f} cores used by others): re-run for clean figures")
+
     def print(self, out=None):
         w = max([len(r[0]) for r in self.rows] + [10])
         print(f"\n{'figure':<{w}}  value\n{'-' * w}  {'-' * 24}")
@@ -255,7 +243,7 @@ def idle(args):
 
     def measure(proc, url):
         time.sleep(10)  # warm-up
-        w, busy, t0, scrapes = Window([proc.pid]), Busy([proc.pid]), time.monotonic(), 0
+        w, t0, scrapes = Window([proc.pid]), time.monotonic(), 0
         while time.monotonic() < t0 + a.duration:
             st.alive(proc)
             if time.monotonic() >= t0 + 7.5 + 15 * scrapes:
@@ -264,7 +252,7 @@ def idle(args):
             time.sleep(0.1)
         w.close()
         return dict(cpu=w.cpu[proc.pid], share=w.cpu[proc.pid] / w.elapsed * 100, elapsed=w.elapsed, scrapes=scrapes,
-                    other=busy.other_cores(), **{k: status_kib(proc.pid, k) for k in ("VmRSS", "VmHWM", "Threads")})
+                    other=w.other, **{k: status_kib(proc.pid, k) for k in ("VmRSS", "VmHWM", "Threads")})
     st.simulator()
     with open(os.path.join(ROOT, "src", "demo.toml")) as f:
         url = st.exporter(f.read())
@@ -286,11 +274,9 @@ def idle(args):
         rep.row(f"{name} RSS", r["VmRSS"] / 1024, "MiB")
         rep.row(f"{name} peak RSS", r["VmHWM"] / 1024, "MiB")
     rep.row("exporter (demo config) threads", ours["Threads"])
-    rep.row("other load on the machine", ours["other"], "cores")
+    rep.other(ours["other"])
     rep.goal("RSS < 20 MB", ours["VmHWM"] * 1024 < 20e6, f"peak {ours['VmHWM'] * 1024 / 1e6:.1f} MB")
     rep.goal("CPU < 0.5%", ours["share"] < 0.5, f"{ours['share']:.2f}%")
-    if ours["other"] > 0.3:
-        rep.note(f"the machine was busy ({ours['other']:.2f} cores used by others): re-run for clean figures")
     rep.print(a.out)
 
 

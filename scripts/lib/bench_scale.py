@@ -29,17 +29,12 @@ class Sampler(threading.Thread):
         self.pid, self.stop, self.points = pid, threading.Event(), []
 
     def run(self):
-        while not self.stop.is_set():
-            try:
-                self.points.append((time.monotonic(), B.cpu_seconds(self.pid)))
-            except OSError:
-                return
-            self.stop.wait(1.0)
+        while not self.stop.wait(0 if not self.points else 1.0):
+            self.points.append((time.monotonic(), B._cpu(self.pid)))
 
     def peak(self):
         p = self.points
-        rates = [(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in zip(p, p[1:]) if t1 > t0]
-        return max(rates) if rates else float("nan")
+        return max([(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in zip(p, p[1:]) if t1 > t0] or [float("nan")])
 
 
 def config(n):
@@ -52,24 +47,15 @@ def config(n):
     return "".join(out)
 
 
-WIRE = {"bytes": 0}
-
-
 def scrape(url, pid):
-    """GET /metrics as Prometheus does (Accept-Encoding: gzip); the body comes back decompressed
-    and WIRE["bytes"] holds the size on the wire."""
-    c0 = B.cpu_seconds(pid)
-    t0 = time.monotonic()
-    req = urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        body = r.read()
-        gz = r.headers.get("Content-Encoding") == "gzip"
-    took = time.monotonic() - t0
-    cpu = B.cpu_seconds(pid) - c0
-    WIRE["bytes"] = len(body)
-    if gz:
-        body = gzip.decompress(body)
-    return body, took, cpu
+    """GET /metrics as Prometheus does (Accept-Encoding: gzip): (the body decompressed, seconds, the
+    exporter's CPU seconds, bytes on the wire)."""
+    c0, t0 = B.cpu_seconds(pid), time.monotonic()
+    with urllib.request.urlopen(urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"}),
+                                timeout=120) as r:
+        body, gz = r.read(), r.headers.get("Content-Encoding") == "gzip"
+    took, cpu = time.monotonic() - t0, B.cpu_seconds(pid) - c0
+    return (gzip.decompress(body) if gz else body), took, cpu, len(body)
 
 
 def wait_target(sec, not_before=0.0):
@@ -93,64 +79,47 @@ def main():
 
     st = B.new_stack("scale")
     sim_url = st.simulator({"accept_any_service": True, "log_rate": a.log_rate})
-    sim, work = st.simulator_proc, st.work
-    t_start = time.time()
+    sim, work, t_start = st.simulator_proc, st.work, time.time()
     url = st.exporter(config(a.services), timeout=300)
-    exp = st.exporter_proc
-    ready_after = time.time() - t_start
+    exp, ready_after = st.exporter_proc, time.time() - t_start
     B.log(f"{a.services} services ready after {ready_after:.1f}s; warming up for a minute")
 
     # The start snapshot at :50 (a full scrape, outside the window), the window from :58.
     at = wait_target(50, time.time() + 60)
     time.sleep(max(0.0, at - time.time()))
     rss_unscraped = B.status_kib(exp.pid, "VmRSS")
-    body, _, _ = scrape(url, exp.pid)
+    s0 = B.prom_samples(scrape(url, exp.pid)[0].decode(), NAMES)
     rss_one_scrape = B.status_kib(exp.pid, "VmRSS")
-    s0 = B.prom_samples(body.decode(), NAMES)
-    del body
     if time.time() > at + 8:
         raise SystemExit("measurement failed: the start snapshot took over 8 s")
     time.sleep(max(0.0, at + 8 - time.time()))
     B.log(f"window: {a.duration}s from {time.strftime('%H:%M:%S')}")
-    w = B.Window([exp.pid, sim.pid])
-    sampler = Sampler(exp.pid)
+    w, sampler, t_end, scrapes, size, wire = B.Window([exp.pid, sim.pid]), Sampler(exp.pid), time.time() + a.duration, [], 0, 0
     sampler.start()
-    busy = B.Busy([exp.pid, sim.pid])
-    t_end = time.time() + a.duration
-    scrapes = []
-    size = wire = 0
     while True:
         nxt = min(wait_target(s) for s in (7, 22, 37, 52))
         if nxt >= t_end:
             break
         time.sleep(max(0.0, nxt - time.time()))
         st.alive(exp)
-        body, took, cpu = scrape(url, exp.pid)
-        size, wire = len(body), WIRE["bytes"]
-        del body
+        body, took, cpu, wire = scrape(url, exp.pid)
+        size = len(body)
         scrapes.append((took, cpu))
     time.sleep(max(0.0, t_end - time.time()))
-    w.close()
+    other = w.close().other
     sampler.stop.set()
-    other = busy.other_cores()
     st.alive(exp)
-    rss = B.status_kib(exp.pid, "VmRSS")
-    hwm = B.status_kib(exp.pid, "VmHWM")
-    body, _, _ = scrape(url, exp.pid)
-    text = body.decode()
-    series = sum(1 for line in text.splitlines() if line and line[0] != "#")
-    s1 = B.prom_samples(text, NAMES)
-    del body, text
+    rss, hwm, text = B.status_kib(exp.pid, "VmRSS"), B.status_kib(exp.pid, "VmHWM"), scrape(url, exp.pid)[0].decode()
+    series, s1 = sum(1 for line in text.splitlines() if line and line[0] != "#"), B.prom_samples(text, NAMES)
+    del text
     d = {k: v - s0.get(k, 0.0) for k, v in s1.items()}
 
     cpu = w.cpu[exp.pid]
     scrape_cpu = sum(c for _, c in scrapes)
     late = lateness(d)
     q = lambda x, p=None: B.histogram_quantile(x, lateness(d, p)) * 1000  # noqa: E731
-    skipped = B.sum_of(d, "td_pz_schedule_skipped_total")
-    probes = B.sum_of(d, "td_pz_probes_total")
-    metrics_polls = B.sum_of(d, "td_pz_polls_total", poller="metrics")
-    logs_polls = B.sum_of(d, "td_pz_polls_total", poller="logs")
+    skipped, probes = B.sum_of(d, "td_pz_schedule_skipped_total"), B.sum_of(d, "td_pz_probes_total")
+    metrics_polls, logs_polls = (B.sum_of(d, "td_pz_polls_total", poller=p) for p in ("metrics", "logs"))
     fails = B.sum_of(d, "td_pz_probe_failures_total") + B.sum_of(d, "td_pz_poll_failures_total")
     fires = late[-1][1] if late else 0
     # Runs are counted between the two snapshots: expected ones over that span.
@@ -193,14 +162,12 @@ def main():
         rep.row("/metrics scrape time p50", B.percentile(took, 50) * 1000, "ms")
         rep.row("/metrics scrape time max", took[-1] * 1000, "ms")
         rep.row("/metrics scrape CPU (mean)", scrape_cpu / len(scrapes) * 1000, "ms")
-    rep.row("other load on the machine", other, "cores")
+    rep.other(other, "other load on the machine")
     share = cpu / w.elapsed * 100
     rep.goal("CPU < 25% of one core", share < 25, f"{share:.1f}%")
     rep.goal("RSS < 150 MB", hwm * 1024 < 150e6, f"peak {hwm * 1024 / 1e6:.0f} MB")
     rep.goal("lateness p99 < 50 ms", q(0.99) < 50, f"{q(0.99):.1f} ms")
     rep.goal("no skipped runs", skipped == 0, f"{skipped:.0f}")
-    if other > 0.3:
-        rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
     if fails:
         rep.note(f"{fails:.0f} probes/polls failed in the window (see the exporter log in {work})")
     rep.print(a.out)

@@ -315,14 +315,6 @@ def cmd_dockerfile(path, dockerignore):
     done()
 
 
-def cmd_exporter_config(src, dst, dummy):
-    """Copy a config with every key/token file pointing at a dummy file, for --config.check."""
-    text = Path(src).read_text()
-    text = re.sub(r'^(\s*(api_key_file|token_file)\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{dummy}"', text,
-                  flags=re.M)
-    Path(dst).write_text(text)
-
-
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     globals()["cmd_" + cmd.replace("-", "_")](*args)

@@ -251,10 +251,10 @@ def main(cmd):
     sim = st.simulator(phases(n)[0][1])
     url = st.exporter(config(n, probes, "* * * * * *", "*/5 * * * * *" if cmd == "load" else "* * * * * *"),
                       ["--log.level=info"])
-    busy = B.Busy([st.simulator_proc.pid, st.exporter_proc.pid])
+    busy = B.Window([], also=[st.simulator_proc.pid, st.exporter_proc.pid])
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {n} services x {probes} probes every second; "
           f"binary {B.revision()}; work dir {st.work}", flush=True)
     rc = load(st, url, n * probes, env) if cmd == "load" else soak(st, url, sim, n, env)
-    print(f"machine: {os.cpu_count()} cores; other processes used {busy.other_cores():.2f} cores")
+    print(f"machine: {os.cpu_count()} cores; other processes used {busy.close().other:.2f} cores")
     st.stop()
     return rc

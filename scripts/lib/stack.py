@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""The one launcher of the local stack: the TD simulator, td-pz-exporter, Prometheus, Alertmanager and the
-test webhook (tests/e2e/webhook.py). Each listens on a free loopback port and logs to WORK/<name>.log;
-every process started is ended by its pid (TERM, then KILL) when the Stack stops or Python exits.
-The e2e test, the browser and contract tests, the dashboards check, the benches, load and soak import it;
-from the shell:
+"""The one launcher of the local stack: the TD simulator, td-pz-exporter, Prometheus, Alertmanager and the test
+webhook (tests/e2e/webhook.py), each on a free loopback port, logging to WORK/<name>.log, ended by its pid
+(TERM, then KILL) when the Stack stops or Python exits. e2e, the browser, contract and dashboards tests, the
+benches, load and soak use it; from the shell:
 
     stack.py up [--fast] [--drill NAME]   the e2e stack in the foreground, Ctrl-C stops it (scripts/stack.sh)
     stack.py drill NAME                   inject a drill of tests/e2e/drills.json into the stack `up` runs
@@ -122,23 +121,16 @@ class Stack:
             "/-/ready", env, timeout)
 
     def prometheus(self, rules=None, scrape="2s"):
-        """Scrapes the exporter (when started) and sends alerts to the Alertmanager (when started)."""
-        cfg = os.path.join(self.work, "prometheus.yml")
-        host = lambda name: self.urls[name].split("//")[1]  # noqa: E731
-        lines = ["global:", f"  scrape_interval: {scrape}", f"  scrape_timeout: {scrape}",
-                 f"  evaluation_interval: {scrape}"]
-        if rules:
-            lines += ["rule_files:", f"  - {rules}"]
-        if "alertmanager" in self.urls:
-            lines += ["alerting:", "  alertmanagers:", "    - static_configs:",
-                      f"        - targets: ['{host('alertmanager')}']"]
-        if "exporter" in self.urls:
-            lines += ["scrape_configs:", "  - job_name: td-pz-exporter", "    static_configs:",
-                      f"      - targets: ['{host('exporter')}']"]
-        with open(cfg, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        """Scrapes the exporter and sends alerts to the Alertmanager, when those were started."""
+        host = lambda name: [self.urls[name].split("//")[1]] if name in self.urls else []  # noqa: E731
+        with open(os.path.join(self.work, "prometheus.yml"), "w") as f:
+            json.dump({"global": {k: scrape for k in ("scrape_interval", "scrape_timeout", "evaluation_interval")},
+                       "rule_files": [rules] if rules else [],
+                       "alerting": {"alertmanagers": [{"static_configs": [{"targets": host("alertmanager")}]}]},
+                       "scrape_configs": [{"job_name": "td-pz-exporter", "static_configs": [{"targets": host("exporter")}]}]},
+                      f)  # JSON is YAML
         return self._serve("prometheus", lambda port: [
-            "prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.work}/prometheus-data",
+            "prometheus", f"--config.file={f.name}", f"--storage.tsdb.path={self.work}/prometheus-data",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"], "/-/ready")
 
     def alertmanager(self, config):
