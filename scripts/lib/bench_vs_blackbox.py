@@ -107,7 +107,7 @@ def phase_blackbox(a, st, sim_url):
     with open(cfg, "w") as f:
         f.write(BLACKBOX_CONFIG.format(key=B.API_KEY, body=BODY))
     port = free_port()
-    bb = st.start("blackbox", [a.blackbox, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"])
+    bb = st.start("blackbox", ["prometheus-blackbox-exporter", f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"])
     st.wait(bb, f"http://127.0.0.1:{port}/-/healthy")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
@@ -143,7 +143,7 @@ def run_wrk(a, work, sim_url, seconds, paced):
                                if paced else ""))
     busy = B.Window([], also=[a.sim_pid])
     with open(lua + ".out", "w+") as out:
-        p = subprocess.Popen([a.wrk, "-t1", "-c1", f"-d{seconds}s", "-s", lua, sim_url + PATH], stdout=out, stderr=out)
+        p = subprocess.Popen(["wrk", "-t1", "-c1", f"-d{seconds}s", "-s", lua, sim_url + PATH], stdout=out, stderr=out)
         _, status, ru = os.wait4(p.pid, 0)
         other = busy.close().other
         out.seek(0)
@@ -161,8 +161,6 @@ def main():
     ap.add_argument("--duration", type=int, default=60, help="seconds measured per prober")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--wrk-seconds", type=int, default=30)
-    ap.add_argument("--blackbox", default="prometheus-blackbox-exporter")
-    ap.add_argument("--wrk", default="wrk")
     ap.add_argument("--out", help="also write the figures as JSON here")
     a = ap.parse_args()
 
