@@ -10,7 +10,6 @@ of :00/:30 and :15/:45) and each scrape is timed. Figures are deltas over the wi
 
 import argparse
 import gzip
-import os
 import threading
 import time
 import urllib.request

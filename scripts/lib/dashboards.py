@@ -16,9 +16,6 @@ import re
 import sys
 
 sys.dont_write_bytecode = True  # nothing written under scripts/
-import urllib.error
-import urllib.parse
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = {"overview.json": "td-pz-overview", "service-detail.json": "td-pz-service",
@@ -124,7 +121,7 @@ def main():
             print(json.dumps(q, ensure_ascii=False))
         return 0
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from stack import Stack
+    from stack import Stack, query
     counts = [0, 0]
 
     def check(ok, what, why=""):
@@ -136,14 +133,8 @@ def main():
     prom = st.prometheus()
     todo = queries(annotations=True) + extra
     for q in todo:
-        what = f"{q['dashboard']} / {q['panel']} / {q['refId'] or '-'}"
-        try:
-            body = urllib.parse.urlencode({"query": q["expr"]}).encode()
-            with urllib.request.urlopen(prom + "/api/v1/query", data=body, timeout=10) as r:
-                check(json.load(r).get("status") == "success", what)
-        except urllib.error.HTTPError as e:
-            resp = json.load(e)
-            check(False, what, f"{resp.get('errorType')}: {resp.get('error')}\n     expr: {q['expr']}")
+        err = query(prom, q["expr"])[1]
+        check(err is None, f"{q['dashboard']} / {q['panel']} / {q['refId'] or '-'}", f"{err}\n     expr: {q['expr']}")
     st.stop()
     print(f"promql: {len(todo)} expressions checked")
     print(f"check-dashboards: {counts[0]} passed, {counts[1]} failed")

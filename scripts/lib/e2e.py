@@ -22,12 +22,10 @@ import tempfile
 import time
 import tomllib
 import traceback
-import urllib.error
-import urllib.parse
 
 sys.dont_write_bytecode = True  # nothing written under scripts/
 import dashboards  # noqa: E402
-from stack import ROOT, Stack, http  # noqa: E402
+from stack import ROOT, Stack, http, query  # noqa: E402
 
 RECEIVER = {"critical": "pager", "warning": "chat", "info": "email-or-nothing"}  # alerts/alertmanager.yml
 CONTROL_SERVICES = ["product_recommendations", "web_offers"]
@@ -53,13 +51,7 @@ class Env:
         self.st, self.u = st, st.urls
 
     def query(self, expr):
-        try:
-            r = http(self.u["prometheus"] + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
-        except urllib.error.HTTPError as e:
-            return None, "HTTP %d: %s" % (e.code, e.read().decode("utf-8", "replace")[:300])
-        except OSError as e:
-            return None, str(e)
-        return (r["data"]["result"], None) if r.get("status") == "success" else (None, r.get("error", str(r)))
+        return query(self.u["prometheus"], expr)
 
     def value(self, expr):
         res, err = self.query(expr)
@@ -125,7 +117,8 @@ def diagnose(env, service=None, why=""):
         line for line in text.splitlines() if not line.startswith("#") and (service is None or service in line)
         and (line.startswith(("td_pz_probe_success", "td_pz_probe_http_status_code", "td_pz_probe_section_match"))
              or ("_failures_total" in line and not line.endswith(" 0")))][:40]))
-    print("simulator scenario: %s\n---- end of diagnostics ----" % json.dumps(env.get(env.u["simulator"] + "/_sim/scenario", ""))[:600], flush=True)
+    scenario = json.dumps(env.get(env.u["simulator"] + "/_sim/scenario", ""))[:600]
+    print("simulator scenario: %s\n---- end of diagnostics ----" % scenario, flush=True)
 
 
 def wait_healthy(env, res, timeout):

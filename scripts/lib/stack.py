@@ -27,6 +27,7 @@ sys.dont_write_bytecode = True  # nothing written under scripts/
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,6 +59,17 @@ def http(url, body=None, timeout=10):
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def query(prom, expr):
+    """A Prometheus instant query: (result, None), or (None, the error)."""
+    try:
+        r = http(prom + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    except urllib.error.HTTPError as e:
+        return None, "HTTP %d: %s" % (e.code, e.read().decode("utf-8", "replace")[:300])
+    except OSError as e:
+        return None, str(e)
+    return (r["data"]["result"], None) if r.get("status") == "success" else (None, r.get("error", str(r)))
 
 
 class Stack:
