@@ -219,10 +219,9 @@ def drill(sim, name):
     elif name != "clear":
         raise SystemExit(f"unknown drill {name}: one of {', '.join(drills)}, all, revoked_all, clear")
     http(sim + "/_sim/scenario", scenario)
-    d = drills.get(name, {})
-    print(f"drill {name}: {d.get('title', 'injected')}; expect at the receiver: "
-          + ", ".join(x["alertname"] for x in d.get("arrive", [])) + "; inhibited: "
-          + ", ".join(f"{x['alertname']} (by {x['by']})" for x in d.get("inhibited", [])))
+    d = drills.get(name, {"title": "posted", "arrive": [], "inhibited": []})
+    print(f"drill {name}: {d['title']}" + (f"; expect at the receiver: {', '.join(x['alertname'] for x in d['arrive'])}; "
+          f"inhibited: {', '.join(x['alertname'] + ' (by ' + x['by'] + ')' for x in d.get('inhibited', []))}" if d["arrive"] else ""))
 
 
 def main():
