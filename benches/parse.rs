@@ -1,5 +1,5 @@
 //! Parsing each TD response type, with bodies shaped like the simulator's (and TD's documented)
-//! answers. `cargo bench --bench parse` (or `scripts/bench-micro.sh`).
+//! answers. `cargo bench --bench parse` (or `make bench-micro`).
 
 use std::hint::black_box;
 use std::time::Duration;

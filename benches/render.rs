@@ -1,7 +1,7 @@
 //! The cost of a scrape: `Metrics::render()` with about 1k, 10k and 100k series, against serving
 //! the same bytes from a static buffer.
 //!
-//! `scripts/bench-micro.sh` runs it (under the measurement lock) and prints the ratios; alone:
+//! `make bench-micro` runs it (under the measurement lock); alone:
 //! `cargo bench --bench render`. Groups:
 //!
 //! - `render/<series>`       `Metrics::render()`: the per-service families written straight from

