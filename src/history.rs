@@ -3,6 +3,8 @@
 //! Each target keeps its own ring of the last `limit` results, so one target failing all the
 //! time never pushes another's rare failure out; and each keeps its last failure (result and
 //! exchange) apart from the ring, so it stays visible after any number of later successes.
+//! Per service it also keeps the section shares of the last logs poll, for the status page's
+//! section bars.
 
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, VecDeque};
@@ -94,6 +96,36 @@ pub struct History {
     max_records: AtomicUsize,
     /// Boxed: a B-tree node holds 11 values inline, and a `Target` is large.
     targets: RwLock<BTreeMap<String, Box<Target>>>,
+    /// The section shares of each service's last logs poll, keyed by (parent segment, service).
+    shares: RwLock<BTreeMap<(String, String), Shares>>,
+}
+
+/// (section, share) pairs, as the logs poller computes them.
+type Shares = Vec<(String, f64)>;
+
+/// One section's share of the entries in a service's logs window (0 to 1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SectionShare {
+    pub section: String,
+    pub share: f64,
+}
+
+/// How many of a service's kept probe results landed in one section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SectionCount {
+    pub section: String,
+    pub count: u64,
+}
+
+/// Where a service's users land: the logs window's shares and the sections its probes got.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sections {
+    pub parent_segment: String,
+    pub service: String,
+    /// From the last logs poll, by section name; empty before it or when the window is empty.
+    pub shares: Vec<SectionShare>,
+    /// Over the kept results of the service's probes that named a section, by section name.
+    pub probe_sections: Vec<SectionCount>,
 }
 
 pub fn target_id(poller: Poller, ps: &str, svc: &str, probe: Option<&str>) -> String {
@@ -109,6 +141,7 @@ impl History {
             limit: limit.max(1),
             max_records: AtomicUsize::new(DEFAULT_MAX_RECORDS),
             targets: RwLock::new(BTreeMap::new()),
+            shares: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -150,6 +183,53 @@ impl History {
     pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
         let mut t = self.targets.write();
         t.retain(|id, _| keep(id));
+        let mut s = self.shares.write();
+        s.retain(|(ps, svc), _| keep(&target_id(Poller::Logs, ps, svc, None)));
+    }
+
+    /// The section shares a service's logs poll computed over its window, replacing the last.
+    pub fn record_shares(&self, ps: &str, svc: &str, shares: &[(String, f64)]) {
+        let mut s = self.shares.write();
+        s.insert((ps.to_string(), svc.to_string()), shares.to_vec());
+    }
+
+    /// Per service with probes or a logs poll, its sections (discovery's `""` service left out).
+    pub fn sections(&self) -> Vec<Sections> {
+        let mut counts: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+        for x in self.targets.read().values() {
+            if x.service.is_empty() || !matches!(x.poller, Poller::Probe | Poller::Logs) {
+                continue;
+            }
+            let c = counts
+                .entry((x.parent_segment.clone(), x.service.clone()))
+                .or_default();
+            if x.poller == Poller::Probe {
+                for sec in x.recent.iter().filter_map(|r| r.section.as_ref()) {
+                    *c.entry(sec.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        let shares = self.shares.read();
+        counts
+            .into_iter()
+            .map(|(key, c)| Sections {
+                shares: shares
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .map(|(section, share)| SectionShare {
+                        section: section.clone(),
+                        share: *share,
+                    })
+                    .collect(),
+                probe_sections: c
+                    .into_iter()
+                    .map(|(section, count)| SectionCount { section, count })
+                    .collect(),
+                parent_segment: key.0,
+                service: key.1,
+            })
+            .collect()
     }
 
     fn push(&self, id: &str, rec: Record, checks: Vec<Check>, mut exchange: Option<Exchange>) {
@@ -387,5 +467,58 @@ mod tests {
         assert!(once.last_failed_exchange.is_some());
         let always = h.get("probe/1/a/always_failing").unwrap();
         assert_eq!(always.failures, 500);
+    }
+
+    #[test]
+    fn sections_count_probe_results_and_keep_the_last_shares() {
+        let h = History::new(10);
+        for probe in ["vip", "new"] {
+            h.declare(Poller::Probe, "1", "a", Some(probe));
+        }
+        h.declare(Poller::Logs, "1", "a", None);
+        h.declare(Poller::Discovery, "1", "", None);
+        let landed = |section: Option<&str>| ProbeOutcome {
+            section: section.map(str::to_string),
+            ..outcome(section.is_some())
+        };
+        for (probe, section) in [
+            ("vip", Some("premium")),
+            ("vip", Some("premium")),
+            ("new", Some("default")),
+            ("new", None),
+        ] {
+            h.record_probe("1", "a", probe, &landed(section), Exchange::default());
+        }
+        h.record_shares(
+            "1",
+            "a",
+            &[("default".into(), 0.5), ("premium".into(), 0.5)],
+        );
+        h.record_shares(
+            "1",
+            "a",
+            &[("default".into(), 0.75), ("premium".into(), 0.25)],
+        );
+        let s = h.sections();
+        assert_eq!(s.len(), 1, "discovery has no sections: {s:?}");
+        // As `/status.json` shows it.
+        assert_eq!(
+            serde_json::to_value(&s[0]).unwrap(),
+            serde_json::json!({
+                "parent_segment": "1",
+                "service": "a",
+                "shares": [
+                    {"section": "default", "share": 0.75},
+                    {"section": "premium", "share": 0.25},
+                ],
+                "probe_sections": [
+                    {"section": "default", "count": 1},
+                    {"section": "premium", "count": 2},
+                ],
+            })
+        );
+        // The logs poller leaves the plan: its shares go with it.
+        h.retain(&|id| id.starts_with("probe/"));
+        assert!(h.sections()[0].shares.is_empty());
     }
 }

@@ -134,6 +134,7 @@ impl Recorder {
                     m.log_last_entry(ps, svc, n);
                 }
                 m.set_section_shares(ps, svc, &seen.shares);
+                self.history.record_shares(ps, svc, &seen.shares);
             }
         }
     }

@@ -81,6 +81,184 @@ function noSecrets(where, html) {
   }
 }
 
+// The exporter keeps probing while the test reads, so the page is compared with a /status.json
+// taken around its load: the sparklines record by record (each point carries its run's time),
+// the section bars with a snapshot that held still from before the load to after it.
+const SPARK_RUNS = 60; // src/web/page/svg.rs
+const MAX_BARS = 16;
+const BAR_LEN = 140;
+
+async function statusJson(page) {
+  return (await page.request.get(`${BASE}/status.json`)).json();
+}
+
+// What the page draws, read from the DOM.
+function readPictures() {
+  const split = (s) => (s === '' ? [] : s.split(','));
+  const spark = [...document.querySelectorAll('svg.spark')].map((s) => ({
+    target: s.dataset.target,
+    row: s.closest('tr')?.dataset.target ?? null,
+    points: split(s.dataset.points ?? '').map((v) => (v === '' ? null : Number(v))),
+    ok: split(s.dataset.ok ?? '').map((v) => v === '1'),
+    at: split(s.dataset.at ?? '').map(Number),
+    max: Number(s.dataset.max),
+    fails: s.querySelectorAll('circle.fail').length,
+    drawn: s.querySelectorAll('polyline.latency, circle.latency').length,
+    box: (({ width, height }) => [width, height])(s.getBoundingClientRect()),
+  }));
+  const bars = [...document.querySelectorAll('svg.bars')].map((s) => ({
+    kind: s.classList.contains('shares') ? 'shares' : 'probe-sections',
+    service: s.dataset.service,
+    row: s.closest('tr')?.dataset.service ?? null,
+    omitted: Number(s.dataset.omitted),
+    box: (({ width, height }) => [width, height])(s.getBoundingClientRect()),
+    bars: [...s.querySelectorAll('g.bar')].map((g) => ({
+      section: g.dataset.section,
+      share: Number(g.dataset.share),
+      count: g.dataset.count === undefined ? null : Number(g.dataset.count),
+      width: Number(g.querySelectorAll('rect')[1]?.getAttribute('width')),
+    })),
+  }));
+  const empty = [...document.querySelectorAll('.spark-empty, .bars-empty')].map(
+    (e) => `${e.className} ${e.dataset.target ?? e.dataset.service}`,
+  );
+  return { spark, bars, empty, scripts: document.querySelectorAll('script').length };
+}
+
+// The bars a service should show: largest share first, then by name, at most MAX_BARS.
+function expectedBars(rows) {
+  const sorted = rows
+    .filter((r) => Number.isFinite(r.share) && r.share >= 0 && r.share <= 1)
+    .sort((a, b) => b.share - a.share || (a.section < b.section ? -1 : a.section > b.section ? 1 : 0));
+  return { bars: sorted.slice(0, MAX_BARS), omitted: Math.max(0, sorted.length - MAX_BARS) };
+}
+
+function sameBars(drawn, want) {
+  const got = drawn.bars.map((b) => ({ section: b.section, share: b.share, count: b.count }));
+  const exp = want.bars.map((b) => ({ section: b.section, share: b.share, count: b.count ?? null }));
+  const widths = drawn.bars.filter((b) => Math.abs(b.width - b.share * BAR_LEN) > 0.051);
+  const ok = JSON.stringify(got) === JSON.stringify(exp) && drawn.omitted === want.omitted && widths.length === 0;
+  return {
+    ok,
+    detail: `page ${JSON.stringify(got)} omitted ${drawn.omitted}\nstatus.json ${JSON.stringify(exp)} omitted ${want.omitted}${
+      widths.length ? `\nbar widths off: ${JSON.stringify(widths)}` : ''
+    }`,
+  };
+}
+
+async function pictures(page) {
+  let snap = null;
+  let after = null;
+  for (let i = 0; i < 10 && !snap; i++) {
+    const before = await statusJson(page);
+    await page.goto(`${BASE}/`, { waitUntil: 'load' });
+    after = await statusJson(page);
+    if (JSON.stringify(before.sections) === JSON.stringify(after.sections)) snap = after;
+  }
+  check('/status.json held still around a page load (sections)', snap !== null);
+  snap ??= after;
+  const drawn = await page.evaluate(readPictures);
+  check('the page has no script elements', drawn.scripts === 0, `${drawn.scripts} script elements`);
+
+  // Sparklines: one per target with results, in its row, record by record as in /status.json.
+  const withData = snap.targets.filter((t) => t.recent.length > 0);
+  check(
+    `a sparkline for each of the ${withData.length} targets with results, and no other`,
+    withData.length >= EXPECT_TARGETS.length && drawn.spark.length === withData.length,
+    `sparklines: ${drawn.spark.map((s) => s.target).join(', ')}\nempty: ${drawn.empty.join(', ')}`,
+  );
+  let failuresMarked = 0;
+  for (const t of withData) {
+    const s = drawn.spark.find((x) => x.target === t.id);
+    if (!check(`${t.id}: sparkline in its row`, s !== undefined && s.row === t.id, JSON.stringify(s?.row))) continue;
+    const n = s.at.length;
+    const last = t.recent.findIndex((r) => r.at === s.at[n - 1]);
+    const want = last < 0 ? [] : t.recent.slice(Math.max(0, last + 1 - SPARK_RUNS), last + 1);
+    const wantPoints = want.map((r) => r.duration_seconds);
+    const finite = wantPoints.filter((v) => v !== null);
+    check(
+      `${t.id}: sparkline draws the last ${n} results of /status.json (time, latency, ok)`,
+      n > 0 &&
+        s.points.length === n &&
+        s.ok.length === n &&
+        JSON.stringify(s.at) === JSON.stringify(want.map((r) => r.at)) &&
+        JSON.stringify(s.points) === JSON.stringify(wantPoints) &&
+        JSON.stringify(s.ok) === JSON.stringify(want.map((r) => r.ok)) &&
+        s.max === (finite.length ? Math.max(...finite) : 0),
+      `page at ${JSON.stringify(s.at.slice(-3))} points ${JSON.stringify(s.points.slice(-3))} ok ${JSON.stringify(s.ok.slice(-3))} max ${s.max}\n` +
+        `json at ${JSON.stringify(want.map((r) => r.at).slice(-3))} points ${JSON.stringify(wantPoints.slice(-3))} ok ${JSON.stringify(want.map((r) => r.ok).slice(-3))} (last at index ${last} of ${t.recent.length})`,
+    );
+    const failed = s.ok.filter((ok) => !ok).length;
+    failuresMarked += s.fails;
+    check(
+      `${t.id}: ${failed} failed runs marked, a line drawn, ${s.box.join('×')} px`,
+      s.fails === failed && s.drawn === 1 && s.box[0] === 180 && s.box[1] === 32,
+      `marks ${s.fails}, lines ${s.drawn}, box ${s.box}`,
+    );
+  }
+  const failSpark = drawn.spark.find((x) => x.target === FAIL_TARGET);
+  check(`${FAIL_TARGET}: its sparkline marks failures`, (failSpark?.fails ?? 0) > 0, `marks ${failSpark?.fails}`);
+  check('failures are marked somewhere', failuresMarked > 0);
+
+  // Section bars: per service the logs window's shares and the sections its probes got.
+  const services = snap.sections ?? [];
+  check('/status.json lists the sections of each service', services.length > 0, JSON.stringify(snap.sections));
+  let sharesSeen = 0;
+  let probesSeen = 0;
+  for (const sv of services) {
+    const key = `${sv.parent_segment}/${sv.service}`;
+    const row = drawn.bars.filter((b) => b.row === key);
+    const shares = row.find((b) => b.kind === 'shares');
+    const probes = row.find((b) => b.kind === 'probe-sections');
+    if (sv.shares.length > 0) {
+      sharesSeen++;
+      if (check(`${key}: logs-window share bars`, shares !== undefined && shares.service === key, JSON.stringify(row))) {
+        check(`${key}: share bars match /status.json`, ...Object.values(sameBars(shares, expectedBars(sv.shares))));
+      }
+    } else {
+      check(`${key}: no share bars without shares`, shares === undefined, JSON.stringify(shares));
+    }
+    const total = sv.probe_sections.reduce((a, c) => a + c.count, 0);
+    const asShares = sv.probe_sections
+      .filter((c) => c.count > 0)
+      .map((c) => ({ section: c.section, share: c.count / total, count: c.count }));
+    if (asShares.length > 0) {
+      probesSeen++;
+      if (check(`${key}: probe-section bars`, probes !== undefined && probes.service === key, JSON.stringify(row))) {
+        check(`${key}: probe-section bars match /status.json`, ...Object.values(sameBars(probes, expectedBars(asShares))));
+        check(
+          `${key}: bars ${probes.box.join('×')} px (330 wide, 16 per bar)`,
+          probes.box[0] === 330 && probes.box[1] === 16 * probes.bars.length,
+        );
+      }
+    } else {
+      check(`${key}: no probe-section bars without sections`, probes === undefined, JSON.stringify(probes));
+    }
+  }
+  // The counts themselves: the sections of the service's kept probe results in /status.json.
+  for (const sv of services) {
+    const counts = {};
+    for (const t of snap.targets) {
+      if (t.poller !== 'probe' || t.parent_segment !== sv.parent_segment || t.service !== sv.service) continue;
+      for (const r of t.recent) if (r.section !== null) counts[r.section] = (counts[r.section] ?? 0) + 1;
+    }
+    const want = Object.keys(counts).sort().map((section) => ({ section, count: counts[section] }));
+    const got = sv.probe_sections.map(({ section, count }) => ({ section, count }));
+    check(
+      `${sv.parent_segment}/${sv.service}: probe_sections count the probes' kept results`,
+      JSON.stringify(got) === JSON.stringify(want),
+      `probe_sections ${JSON.stringify(sv.probe_sections)}\nfrom targets ${JSON.stringify(want)}`,
+    );
+  }
+  check('at least one service has probe-section bars drawn', probesSeen > 0);
+  check('at least one service has logs-window shares drawn', sharesSeen > 0, JSON.stringify(services.map((s) => s.shares)));
+  check(
+    'bars are drawn only for services in /status.json',
+    drawn.bars.every((b) => services.some((sv) => `${sv.parent_segment}/${sv.service}` === b.service)),
+    JSON.stringify(drawn.bars.map((b) => b.service)),
+  );
+}
+
 const started = Date.now();
 const context = await chromium.launchPersistentContext(USER_DATA_DIR, {
   executablePath: CHROMIUM,
@@ -182,6 +360,10 @@ try {
     );
     return { ok: bad.length === 0, detail: bad.join('\n') };
   });
+
+  // ---- the pictures: a sparkline per target, section bars per service --------------------
+  console.log('pictures');
+  await pictures(page);
 
   await page.screenshot({ path: path.join(OUT_DIR, 'status-page.png'), fullPage: true });
   console.log(`  saved ${path.join(OUT_DIR, 'status-page.png')}`);

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use maud::{html, Markup};
 
+use super::svg::sparkline;
 use super::{result_cell, target_name, when};
 use crate::config::Config;
 use crate::history::Target;
@@ -62,6 +63,8 @@ pub(super) fn page(t: &Target, config: Option<&Config>, runbook_url: &str) -> Ma
         }
         @if let Some(ex) = &t.last_exchange { (exchange("Last exchange", ex)) }
         @if let Some((title, ex)) = &failed_exchange { (exchange(title, ex)) }
+        h2 { "Latency" }
+        (sparkline(&t.id, &t.recent.iter().collect::<Vec<_>>()))
         h2 { "History" }
         table {
             tr {

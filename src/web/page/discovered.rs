@@ -3,38 +3,36 @@
 
 use maud::{html, Markup};
 
+use super::titled_table;
 use crate::poll::discovery::Coverage;
 
 pub(super) fn inventory(inv: &[(String, Coverage)]) -> Markup {
     if inv.is_empty() {
         return html! {};
     }
-    html! {
-        h2 { "Discovered in TD" }
-        table id="inventory" {
-            thead {
-                tr {
-                    th { "Parent segment" } th { "Covered" }
-                    th { "Not covered by any configured service" } th { "Ignored" } th { "Refused" }
-                }
-            }
-            tbody {
-                @for (ps, c) in inv {
-                    tr.fail[!c.not_covered.is_empty()] {
-                        td { (ps) }
-                        td { (c.covered.len()) }
-                        td {
-                            @if c.not_covered.is_empty() {
-                                "none"
-                            } @else {
-                                (c.not_covered.len()) ": " (c.not_covered.join(", "))
-                            }
-                        }
-                        td { (c.ignored.len()) }
-                        td { (c.refused) }
+    let head = [
+        "Parent segment",
+        "Covered",
+        "Not covered by any configured service",
+        "Ignored",
+        "Refused",
+    ];
+    let rows = html! {
+        @for (ps, c) in inv {
+            tr.fail[!c.not_covered.is_empty()] {
+                td { (ps) }
+                td { (c.covered.len()) }
+                td {
+                    @if c.not_covered.is_empty() {
+                        "none"
+                    } @else {
+                        (c.not_covered.len()) ": " (c.not_covered.join(", "))
                     }
                 }
+                td { (c.ignored.len()) }
+                td { (c.refused) }
             }
         }
-    }
+    };
+    titled_table("Discovered in TD", "inventory", &head, rows)
 }

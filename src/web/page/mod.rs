@@ -3,11 +3,14 @@
 //! One table of every target (probe or poller) with its last result and recent history
 //! ([`targets`]), what discovery found in TD ([`discovered`]), a detail view per target with the
 //! last request and response, already redacted by the client ([`detail`]), and the configuration
-//! text. The HTML is built with `maud`, which escapes every value it splices in; only the style
+//! text. Pictures are inline SVG ([`svg`]): a latency sparkline per target and the section bars
+//! of each service ([`sections`]). The HTML is built with `maud`, which escapes every value it splices in; only the style
 //! sheet below goes in as written. These modules read what the recorder holds and change nothing.
 
 mod detail;
 mod discovered;
+mod sections;
+mod svg;
 mod targets;
 #[cfg(test)]
 mod tests;
@@ -79,6 +82,17 @@ fn shell(state: &WebState, title: &str, body: Markup) -> String {
     .into_string()
 }
 
+/// A titled table with one header row above `rows`.
+fn titled_table(title: &str, id: &str, head: &[&str], rows: Markup) -> Markup {
+    html! {
+        h2 { (title) }
+        table id=(id) {
+            thead { tr { @for h in head { th { (h) } } } }
+            tbody { (rows) }
+        }
+    }
+}
+
 /// A relative time with the UTC time as its tooltip.
 fn when(t: SystemTime) -> Markup {
     html! { time title={ (utc(t)) " UTC" } { (age(t)) } }
@@ -102,9 +116,10 @@ fn result_cell(r: Option<&Record>) -> Markup {
 }
 
 pub fn index(state: &WebState) -> String {
-    let targets = state.app.history.summary(30);
+    let targets = state.app.history.summary(svg::SPARK_RUNS);
     let body = html! {
         (targets::overview(targets, state.app.job_count()))
+        (sections::services(&state.app.history.sections()))
         (discovered::inventory(&state.app.inventory()))
     };
     shell(state, "Status", body)
@@ -172,6 +187,7 @@ pub fn status_json(state: &WebState) -> Vec<u8> {
         "shard": state.app.shard().map(|s| s.to_string()),
         "jobs": state.app.job_count(),
         "targets": targets,
+        "sections": state.app.history.sections(),
         "discovered": state.app.inventory().into_iter().map(|(ps, c)| json!({"parent_segment": ps, "coverage": c})).collect::<Vec<_>>(),
     });
     serde_json::to_vec_pretty(&v).unwrap_or_default()

@@ -1,9 +1,11 @@
-//! The overview on `/`: the summary cards and one row per target, failing targets first.
+//! The overview on `/`: the summary cards and one row per target, failing targets first, each
+//! with its recent results as a strip and its latency as a sparkline.
 
 use std::collections::BTreeSet;
 
 use maud::{html, Markup};
 
+use super::svg::sparkline;
 use super::{result_cell, target_name, when};
 use crate::history::Target;
 use crate::web::display::{ms, strip_reason, truncate, utc};
@@ -41,7 +43,7 @@ pub(super) fn overview(mut targets: Vec<Target>, jobs: usize) -> Markup {
                 tr {
                     th { "Parent segment" } th { "Service" } th { "Target" } th { "Last result" }
                     th { "Section" } th { "Latency" } th { "HTTP" } th { "Last success" }
-                    th { "Last failure" } th { "Recent (oldest → newest)" } th {}
+                    th { "Last failure" } th { "Recent (oldest → newest)" } th { "Latency trend" } th {}
                 }
             }
             tbody {
@@ -83,6 +85,7 @@ fn row(t: &Target) -> Markup {
                 }
             }
             td { (history_strip(t, STRIP)) }
+            td { (sparkline(&t.id, &t.recent.iter().collect::<Vec<_>>())) }
             td { a href=(details) { "details" } }
         }
     }

@@ -75,6 +75,11 @@ fn the_overview_escapes_names_and_messages() {
         html.contains(r#"<b class="bad">1</b>failing now"#),
         "{html}"
     );
+    // The sparkline of the one failed run, marked.
+    assert!(html.contains(&format!(
+        r#"<svg class="spark" width="180" height="32" viewBox="0 0 180 32" role="img" aria-label="latency of the last 1 runs: max 12.0 ms, 1 failed" data-target="probe/{ESCAPED}/{ESCAPED}/{ESCAPED}" data-points="0.012" data-ok="0""#
+    )), "{html}");
+    assert_eq!(html.matches(r#"<circle class="fail""#).count(), 1);
 }
 
 #[test]
