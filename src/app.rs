@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use crate::config::{Config, Flavor, ParentSegment, Probe, ProbeEndpoint, Service};
+use crate::hash::stable_hash;
 use crate::history::{target_id, History};
 use crate::metrics::{Metrics, Poller};
 use crate::outcome::{Exchange, PollOutcome};
 use crate::poll::discovery::{Coverage, Listing};
 use crate::poll::{self, logs::LogStates, logs::SectionCap, Budgets, Ctx, ServiceRef};
-use crate::schedule::{stable_hash, ApplyStats, PlannedJob, RunFn, Scheduler};
+use crate::schedule::{ApplyStats, PlannedJob, RunFn, Scheduler};
 use crate::shard::Shard;
 use crate::td::TdClient;
 

@@ -4,15 +4,15 @@
 //! Data flows one way: `config` -> `app` (the plan) -> `schedule` (cron, jitter, no overlap)
 //! with `budget` -> `poll` (probe, metrics, logs, discovery) using `td` (cdp | p13n | mgmt)
 //! -> `outcome` -> `metrics` and `history` -> `web` (`/metrics`, the status page).
-//! `sim` is the built-in TD simulator; `cli` and `run` are the command-line edges.
+//! `cli` and `run` are the command-line edges; `hash` is the stable hash the plan, the scheduler and
+//! the shards share. The TD simulator (`demo`, `simulate`, the tests) is the `td-pz-sim` crate.
 
 pub mod app;
 pub mod budget;
 pub mod cli;
 pub mod config;
-pub mod demo;
+pub mod hash;
 pub mod history;
-pub mod kernel_time;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
@@ -24,6 +24,5 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod shard;
-pub mod sim;
 pub mod td;
 pub mod web;
