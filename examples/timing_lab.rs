@@ -14,8 +14,8 @@
 
 use std::time::{Duration, Instant};
 
-use td_pz_exporter::metrics::Endpoint;
 use td_pz_exporter::secret::Secret;
+use td_pz_exporter::td::Endpoint;
 use td_pz_exporter::td::{TdClient, TdRequest};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::metrics::Poller;
 use crate::outcome::{Check, Exchange, PollOutcome, ProbeOutcome};
+use crate::poller::Poller;
 use crate::reason::Reason;
 
 /// One result, as the page shows it.
@@ -314,6 +314,7 @@ mod tests {
             td_code: None,
             checks: vec![],
             message: String::new(),
+            attempts: vec![],
         }
     }
 

@@ -3,11 +3,60 @@
 //! Plain data. The request and response records are already redacted when they are built
 //! (by the TD client), so everything downstream may show them.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::reason::Reason;
+use crate::td::Endpoint;
+
+/// One request a run sent to TD: where, and the status that came back (`None`: no response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub endpoint: Endpoint,
+    pub status: Option<u16>,
+}
+
+/// What a metrics poll read from the service's metrics answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceMetrics {
+    /// As a ratio (0..1), whatever unit the answer used; `None` when the answer had none.
+    pub error_rate: Option<f64>,
+    pub fields: Vec<(String, f64)>,
+    /// Latency fields, in seconds, by label value.
+    pub latencies: Vec<(String, f64)>,
+}
+
+/// What one logs ingest added.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ingest {
+    pub new_entries: u64,
+    pub by_section: BTreeMap<String, u64>,
+    pub overflow: u64,
+    pub errors: u64,
+    pub processing: Vec<Duration>,
+    pub too_old: u64,
+}
+
+/// What a logs poll saw: what it added, the newest entry it knows of, and the section shares over
+/// the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogsSeen {
+    pub ingest: Ingest,
+    /// Unix seconds.
+    pub newest: Option<f64>,
+    pub shares: Vec<(String, f64)>,
+}
+
+/// What a management poll observed, beside its success or failure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Observed {
+    #[default]
+    Nothing,
+    Metrics(ServiceMetrics),
+    Logs(LogsSeen),
+}
 
 /// Where the time of one request went.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -102,6 +151,9 @@ pub struct ProbeOutcome {
     pub td_code: Option<i64>,
     pub checks: Vec<Check>,
     pub message: String,
+    /// The request sent (none when the run ended before sending).
+    #[serde(skip)]
+    pub attempts: Vec<Attempt>,
 }
 
 impl ProbeOutcome {
@@ -121,6 +173,11 @@ pub struct PollOutcome {
     pub duration: Duration,
     /// A one-line summary: "12 new log entries", "7 fields".
     pub message: String,
+    /// Every request sent, retries included.
+    #[serde(skip)]
+    pub attempts: Vec<Attempt>,
+    #[serde(skip)]
+    pub observed: Observed,
 }
 
 fn reason_label<S: serde::Serializer>(r: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {

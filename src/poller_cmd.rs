@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{Output, PollerKind};
 use crate::config::{Config, Service};
+use crate::outcome::Attempt;
 use crate::poll::{Ctx, Retried};
 use crate::probe_cmd::render_exchange;
 use crate::td::{logs_answer, metrics_answer, mgmt};
@@ -47,9 +48,14 @@ pub async fn run(
             mgmt::logs_request(api, ps, id, &query, key)
         }
     };
+    let sent = ctx.client.send(&req).await;
+    let attempt = Attempt {
+        endpoint: req.endpoint,
+        status: sent.result.as_ref().ok().map(|r| r.status),
+    };
     let retried = Retried {
-        sent: ctx.client.send(&req).await,
-        attempts: 1,
+        sent,
+        attempts: vec![attempt],
     };
     let mapped = match retried.ok() {
         Err(f) => Err(format!("reason={} ({})", f.reason.as_label(), f.message)),

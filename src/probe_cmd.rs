@@ -40,13 +40,13 @@ pub async fn run(
             "service": svc.name,
             "parent_segment": svc.parent_segment,
             "probe": p.name,
-            "api": svc.flavor.as_str(),
+            "api": svc.flavor().as_str(),
             "passed": out.success(),
             "outcome": out,
             "exchange": ex,
         }))
         .map_err(|e| e.to_string())?,
-        Output::Text => render_text(&svc.name, &p.name, svc.flavor.as_str(), &out, &ex),
+        Output::Text => render_text(&svc.name, &p.name, svc.flavor().as_str(), &out, &ex),
     };
     Ok((text, out.success()))
 }

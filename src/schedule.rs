@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hash::stable_hash;
-
-use crate::metrics::{Metrics, Poller};
+use crate::poller::Poller;
+use crate::record::Recorder;
 
 /// A cron expression with a seconds field (`sec min hour day-of-month month day-of-week [year]`).
 #[derive(Clone)]
@@ -121,9 +121,10 @@ pub const MAX_SPREAD: Duration = Duration::from_secs(60);
 
 pub type RunFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// One job of a plan.
-#[derive(Clone)]
-pub struct PlannedJob {
+/// One job of a plan: its identity, schedule and what a fire runs (`R`: the scheduler's
+/// [`RunFn`], or the plan's description of the work before the runner turns it into one).
+#[derive(Clone, Debug)]
+pub struct PlannedJob<R = RunFn> {
     /// Unique and stable across reloads: `probe/<ps>/<service>/<probe>`.
     pub key: String,
     /// Changes when anything that shapes the job changes; equal fingerprints keep a job running.
@@ -132,7 +133,22 @@ pub struct PlannedJob {
     pub parent_segment: String,
     pub service: String,
     pub schedule: CronSchedule,
-    pub run: RunFn,
+    pub run: R,
+}
+
+impl<R> PlannedJob<R> {
+    /// The same job with what a fire runs turned into `f(run)`.
+    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> PlannedJob<S> {
+        PlannedJob {
+            key: self.key,
+            fingerprint: self.fingerprint,
+            poller: self.poller,
+            parent_segment: self.parent_segment,
+            service: self.service,
+            schedule: self.schedule,
+            run: f(self.run),
+        }
+    }
 }
 
 /// A job in the scheduler: its plan, and when it fires next.
@@ -160,13 +176,13 @@ struct Jobs {
 
 impl Jobs {
     /// Computes the entry's next fire after its last one and queues it, counting missed fires.
-    fn queue_next(&mut self, key: &str, metrics: &Metrics) {
+    fn queue_next(&mut self, key: &str, recorder: &Recorder) {
         let Some(e) = self.map.get_mut(key) else {
             return;
         };
         let (next, missed) = next_fire(&e.job.schedule, e.last, Utc::now(), e.jitter);
         if missed > 0 {
-            metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, missed);
+            recorder.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, missed);
         }
         let Some(next) = next else {
             e.done = true;
@@ -213,7 +229,7 @@ impl Jobs {
 
 /// Runs jobs; [`Scheduler::apply`] swaps in a new plan.
 pub struct Scheduler {
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
     jobs: Arc<Mutex<Jobs>>,
     /// Wakes the driver when the plan changed (its earliest fire may be earlier).
     changed: Arc<Notify>,
@@ -231,9 +247,9 @@ pub struct ApplyStats {
 }
 
 impl Scheduler {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
         Scheduler {
-            metrics,
+            recorder,
             jobs: Arc::default(),
             changed: Arc::new(Notify::new()),
             driver: std::sync::Once::new(),
@@ -258,8 +274,8 @@ impl Scheduler {
                     }
                 }
                 stats.started += 1;
-                self.metrics
-                    .init_schedule(job.poller, &job.parent_segment, &job.service);
+                self.recorder
+                    .schedule_started(job.poller, &job.parent_segment, &job.service);
                 let key = job.key.clone();
                 let jitter = jitter(&job.key, job.schedule.period());
                 jobs.map.insert(
@@ -273,7 +289,7 @@ impl Scheduler {
                         running: Arc::new(AtomicBool::new(false)),
                     },
                 );
-                jobs.queue_next(&key, &self.metrics);
+                jobs.queue_next(&key, &self.recorder);
             }
             stats.stopped = old.len();
             jobs.compact();
@@ -284,7 +300,7 @@ impl Scheduler {
                 self.changed.clone(),
                 self.shutdown.clone(),
                 self.runs.clone(),
-                self.metrics.clone(),
+                self.recorder.clone(),
             ));
         });
         self.changed.notify_one();
@@ -324,7 +340,7 @@ async fn drive(
     changed: Arc<Notify>,
     shutdown: CancellationToken,
     runs: TaskTracker,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 ) {
     loop {
         let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).next_due();
@@ -341,9 +357,9 @@ async fn drive(
             let Some(e) = jobs.map.get(&*key) else {
                 continue;
             };
-            metrics.observe_lateness(e.job.poller, now.saturating_duration_since(at));
+            recorder.lateness(e.job.poller, now.saturating_duration_since(at));
             if e.running.swap(true, Ordering::AcqRel) {
-                metrics.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
+                recorder.schedule_skipped(e.job.poller, &e.job.parent_segment, &e.job.service, 1);
             } else {
                 let done = ClearOnDrop(e.running.clone());
                 let fut = (e.job.run)();
@@ -352,7 +368,7 @@ async fn drive(
                     fut.await;
                 });
             }
-            jobs.queue_next(&key, &metrics);
+            jobs.queue_next(&key, &recorder);
         }
     }
 }

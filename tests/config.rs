@@ -38,12 +38,12 @@ fn the_example_parses() {
     let c = Config::parse(&text, "example", &env()).unwrap();
     assert_eq!(c.services.len(), 3);
     assert_eq!(
-        c.services[0].flavor,
+        c.services[0].flavor(),
         Flavor::P13n,
         "the published API leads"
     );
-    assert!(c.services[1].public);
-    assert_eq!(c.services[2].flavor, Flavor::Cdp);
+    assert!(c.services[1].p13n().unwrap().public);
+    assert_eq!(c.services[2].flavor(), Flavor::Cdp);
     assert_eq!(c.services[2].probes.len(), 3);
     assert_eq!(
         c.td.p13n_url.as_deref(),

@@ -42,7 +42,7 @@ fn service_toml_with(defaults_extra: &str, extra: &str) -> String {
 async fn setup(scenario_json: &str, extra: &str) -> (Simulator, Config, Arc<App>) {
     let sim = sim(scenario(scenario_json)).await;
     let cfg = config(&sim, "", &service_toml(extra));
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     (sim, cfg, app)
 }
 
@@ -262,7 +262,7 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
         ALT_LOGS_MAPPING,
     );
     let cfg = config(&sim, "", &body);
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let out = app.run_logs(&cfg.services[0], "1234").await.unwrap();
     assert_eq!(out.reason, None, "{}", out.message);
     // Without the cursor the simulator would answer the first page again, and the poller stops
@@ -295,7 +295,7 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
         None
     );
     let target = td_pz_exporter::history::target_id(
-        td_pz_exporter::metrics::Poller::Logs,
+        td_pz_exporter::poller::Poller::Logs,
         "394649",
         "product_recommendations",
         None,

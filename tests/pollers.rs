@@ -28,7 +28,7 @@ async fn poll_logs(app: &Arc<App>, cfg: &Config) -> td_pz_exporter::outcome::Pol
 async fn setup(scenario_json: &str, extra: &str) -> (Simulator, Config, Arc<App>) {
     let sim = sim(scenario(scenario_json)).await;
     let cfg = config(&sim, "", &service(extra));
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     (sim, cfg, app)
 }
 
@@ -446,7 +446,7 @@ async fn discovery_finds_a_new_service_without_a_restart() {
     let sim = sim(scenario("{}")).await;
     let body = "[defaults]\nmetrics_schedule = \"* * * * * *\"\nlogs_schedule = \"0 0 0 1 1 * 2099\"\n\n[[parent_segment]]\nid = \"394649\"\ndiscover = true\nschedule = \"* * * * * *\"\n";
     let cfg = config(&sim, "max_requests_per_second = 50", body);
-    let app = app(cfg);
+    let app = app(cfg).await;
     let found = |name: &str| {
         value(
             &metrics(&app),

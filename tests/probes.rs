@@ -47,7 +47,7 @@ token_env = "TD_P13N_TOKEN"
 async fn probe_once(scenario_json: &str, td_extra: &str, services: &str) -> String {
     let sim = sim(scenario(scenario_json)).await;
     let cfg = config(&sim, td_extra, services);
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let svc = &cfg.services[0];
     app.run_probe(svc, &svc.probes[0]).await.expect("ran");
     metrics(&app)
@@ -139,7 +139,7 @@ async fn the_test_endpoint_sends_input_params() {
         "user_id = \"vip_user_001\"\n  endpoint = \"test\"",
     );
     let cfg = config(&sim, "", &svc);
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let out = app
         .run_probe(&cfg.services[0], &cfg.services[0].probes[0])
         .await
@@ -262,7 +262,7 @@ async fn a_closed_port_and_an_unresolvable_name_are_connect_failures() {
             svc = cdp_service("500ms")
         );
         let cfg = td_pz_exporter::config::Config::parse(&text, "t", &env()).unwrap();
-        let app = app(cfg.clone());
+        let app = app(cfg.clone()).await;
         app.run_probe(&cfg.services[0], &cfg.services[0].probes[0])
             .await
             .unwrap();
@@ -355,7 +355,7 @@ async fn a_wrong_p13n_token_is_a_bad_request() {
     .await
     .unwrap();
     let cfg = config(&sim, "", P13N_SERVICE);
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let out = app
         .run_probe(&cfg.services[0], &cfg.services[0].probes[0])
         .await
@@ -372,7 +372,7 @@ async fn retry_after_pauses_the_service() {
     ))
     .await;
     let cfg = config(&sim, "", &cdp_service("1s"));
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let (svc, p) = (&cfg.services[0], &cfg.services[0].probes[0]);
     assert_eq!(
         app.run_probe(svc, p).await.unwrap().reason,
@@ -399,7 +399,7 @@ async fn the_budget_holds_with_20_probes() {
         ));
     }
     let cfg = config(&sim, "", &body);
-    let app = app(cfg);
+    let app = app(cfg).await;
     tokio::time::sleep(Duration::from_millis(4500)).await;
     app.shutdown(Duration::from_secs(1)).await;
     let times: Vec<f64> = sim.state.received().iter().map(|r| r.t).collect();

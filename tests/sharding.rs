@@ -21,17 +21,16 @@ async fn three_shards_cover_300_services_exactly_once() {
         ));
     }
     let cfg = config(&sim, "", &body);
-    let apps: Vec<Arc<App>> = (0..3)
-        .map(|i| {
-            let app = App::new(
-                ConfigSource::Embedded(Box::new(cfg.clone())),
-                Shard::new(i, 3),
-                10,
-            );
-            app.apply(Arc::new(cfg.clone())).unwrap();
-            app
-        })
-        .collect();
+    let mut apps: Vec<Arc<App>> = Vec::new();
+    for i in 0..3 {
+        let app = App::new(
+            ConfigSource::Embedded(Box::new(cfg.clone())),
+            Shard::new(i, 3),
+            10,
+        );
+        app.apply(Arc::new(cfg.clone())).await.unwrap();
+        apps.push(app);
+    }
     tokio::time::sleep(Duration::from_millis(4500)).await;
     for a in &apps {
         a.shutdown(Duration::from_secs(2)).await;

@@ -31,7 +31,7 @@ token_env = "TD_P13N_TOKEN"
 async fn probe(scenario_json: &str, services: &str) -> td_pz_exporter::outcome::ProbeOutcome {
     let sim = sim(scenario(scenario_json)).await;
     let cfg = config(&sim, "", services);
-    let app = app(cfg.clone());
+    let app = app(cfg.clone()).await;
     let svc = &cfg.services[0];
     app.run_probe(svc, &svc.probes[0]).await.expect("ran")
 }
@@ -119,7 +119,7 @@ async fn discovery_follows_tds_pages_to_the_last() {
         "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n\n[[parent_segment]]\nid = \"394649\"\ndiscover = true\nschedule = \"* * * * * *\"\nignore = [\"extra_service_0001\"]\n\n[[service]]\nname = \"web_offers\"\nparent_segment_id = \"394649\"\nservice_id = \"9000002\"\ndatabase = \"rt_events\"\ntable = \"web_personalization\"\ntoken_env = \"TD_P13N_TOKEN\"\n"
     );
     let cfg = config(&sim, "max_requests_per_second = 50", &body);
-    let app = app(cfg);
+    let app = app(cfg).await;
     let inv = |c: &str| {
         value(
             &metrics(&app),
@@ -175,7 +175,7 @@ async fn hostile_names_stay_on_their_path() {
             "[defaults]\nmetrics_schedule = \"{NEVER}\"\nlogs_schedule = \"{NEVER}\"\n[[service]]\napi = \"cdp\"\nname = {name:?}\nparent_segment_id = {name:?}\nservice_id = {name:?}\n  [[service.probe]]\n  name = \"vip\"\n  user_id = \"vip_user_001\"\n  schedule = \"{NEVER}\"\n"
         );
         let cfg = config(&sim, "", &body);
-        let app = app(cfg.clone());
+        let app = app(cfg.clone()).await;
         let svc = &cfg.services[0];
         let out = app.run_probe(svc, &svc.probes[0]).await.unwrap();
         let m = app.run_metrics(svc, name).await.unwrap();

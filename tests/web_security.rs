@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use td_pz_exporter::metrics::Endpoint;
 use td_pz_exporter::reason::Reason;
 use td_pz_exporter::td::transport::Kind;
+use td_pz_exporter::td::Endpoint;
 use td_pz_exporter::td::{TdClient, TdRequest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_td-pz-exporter");

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use td_pz_exporter::metrics::{Endpoint, Metrics, Poller};
+use td_pz_exporter::metrics::Metrics;
 use td_pz_exporter::outcome::ProbeOutcome;
+use td_pz_exporter::poller::Poller;
+use td_pz_exporter::td::Endpoint;
 
 pub fn fill_service(m: &Metrics, i: usize) {
     let ok = ProbeOutcome {
@@ -19,6 +21,7 @@ pub fn fill_service(m: &Metrics, i: usize) {
         td_code: None,
         checks: vec![],
         message: String::new(),
+        attempts: vec![],
     };
     let svc = format!("service_{i:05}");
     let ps = "394649";

@@ -99,24 +99,66 @@ pub struct LogsRequest {
     pub overlap: Duration,
 }
 
+/// How a service's probes reach it: the API flavor, with the fields only that flavor has.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Api {
+    /// The source design's shape (in no TD document), addressed by parent segment and name.
+    Cdp,
+    /// TD's published RT 2.0 API.
+    P13n(P13nTarget),
+}
+
+/// Where and how a p13n probe posts its event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct P13nTarget {
+    pub database: String,
+    pub table: String,
+    /// The `WP13n-Token` header.
+    pub token: Secret,
+    /// The event field that carries the probe's user id.
+    pub user_key: String,
+    /// Post to `/public/<database>/<table>`, the browser path of td-js-sdk.
+    pub public: bool,
+    /// The `Origin` header (required on the `/public` path).
+    pub origin: Option<String>,
+    /// Fields added to every event (from `[defaults]` unless the service sets its own).
+    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Api {
+    pub fn flavor(&self) -> Flavor {
+        match self {
+            Api::Cdp => Flavor::Cdp,
+            Api::P13n(_) => Flavor::P13n,
+        }
+    }
+
+    /// What shapes a probe's request, for a job's fingerprint: the token is hashed, never shown.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Api::Cdp => "cdp".into(),
+            Api::P13n(t) => format!(
+                "{}/{}/{}/{}/{:?}/{:?}/{:x}",
+                t.database,
+                t.table,
+                t.user_key,
+                t.public,
+                t.origin,
+                t.synthetic_marker,
+                crate::hash::stable_hash(t.token.expose())
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Service {
     pub name: String,
     pub parent_segment: String,
     pub service_id: Option<String>,
-    pub flavor: Flavor,
+    pub api: Api,
     pub sections: Option<Vec<String>>,
     pub max_sections: usize,
-    pub database: String,
-    pub table: String,
-    pub token: Option<Secret>,
-    pub user_key: String,
-    /// p13n: post to `/public/<database>/<table>`, the browser path of td-js-sdk.
-    pub public: bool,
-    /// p13n: the `Origin` header (required on the `/public` path).
-    pub origin: Option<String>,
-    /// p13n: fields added to every event (from `[defaults]` unless the service sets its own).
-    pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
     pub error_rate_unit: ErrorRateUnit,
     pub metrics_schedule: CronSchedule,
     pub logs_schedule: CronSchedule,
@@ -158,6 +200,18 @@ impl Service {
     pub fn key(&self) -> String {
         format!("{}/{}", self.parent_segment, self.name)
     }
+
+    pub fn flavor(&self) -> Flavor {
+        self.api.flavor()
+    }
+
+    /// The p13n target of a p13n service.
+    pub fn p13n(&self) -> Option<&P13nTarget> {
+        match &self.api {
+            Api::P13n(t) => Some(t),
+            Api::Cdp => None,
+        }
+    }
 }
 
 impl TdSettings {
@@ -174,7 +228,7 @@ impl Config {
         const NOT_TD: &str = "from the source design; not in TD's published API";
         let mut notes = Vec::new();
         for (i, s) in self.services.iter().enumerate() {
-            if s.flavor == Flavor::Cdp {
+            if s.api == Api::Cdp {
                 notes.push(format!(
                     "service[{i}] {}: api = \"cdp\" is {NOT_TD}",
                     s.name

@@ -97,7 +97,6 @@ impl Validator<'_> {
             );
         }
         let mut token = None;
-        let (mut database, mut table) = (String::new(), String::new());
         if flavor == Flavor::P13n {
             for (field, value) in [("database", &s.database), ("table", &s.table)] {
                 match value {
@@ -112,8 +111,6 @@ impl Validator<'_> {
                     Some(_) => {}
                 }
             }
-            database = s.database.clone().unwrap_or_default();
-            table = s.table.clone().unwrap_or_default();
             if s.token_env.is_none() && s.token_file.is_none() {
                 self.problem(
                     at,
@@ -221,22 +218,28 @@ impl Validator<'_> {
             });
         }
 
+        // A refused service (its problem is recorded) is left out: the configuration is refused.
+        let api = match flavor {
+            Flavor::Cdp => Api::Cdp,
+            Flavor::P13n => Api::P13n(P13nTarget {
+                database: s.database?,
+                table: s.table?,
+                token: token?,
+                user_key: s.user_key.unwrap_or_else(|| "td_client_id".into()),
+                public,
+                origin,
+                synthetic_marker: s
+                    .synthetic_marker
+                    .unwrap_or_else(|| defaults.synthetic_marker.clone()),
+            }),
+        };
         Some(Service {
             name,
             parent_segment: s.parent_segment_id.unwrap_or_default(),
             service_id: s.service_id,
-            flavor,
+            api,
             sections: s.sections,
             max_sections,
-            database,
-            table,
-            token,
-            user_key: s.user_key.unwrap_or_else(|| "td_client_id".into()),
-            public,
-            origin,
-            synthetic_marker: s
-                .synthetic_marker
-                .unwrap_or_else(|| defaults.synthetic_marker.clone()),
             error_rate_unit: metrics_mapping.error_rate_unit,
             metrics_schedule,
             logs_schedule,

@@ -37,7 +37,7 @@ fn minimal_config_gets_defaults() {
     )
     .unwrap();
     assert_eq!(
-        cfg.services[0].flavor,
+        cfg.services[0].flavor(),
         Flavor::P13n,
         "TD's published API is the default"
     );
@@ -45,9 +45,9 @@ fn minimal_config_gets_defaults() {
         cfg.td.p13n_url.as_deref(),
         Some("https://us01.p13n.in.treasuredata.com")
     );
-    assert!(!cfg.services[0].public);
+    assert!(!cfg.services[0].p13n().unwrap().public);
     assert_eq!(
-        serde_json::Value::Object(cfg.services[0].synthetic_marker.clone()),
+        serde_json::Value::Object(cfg.services[0].p13n().unwrap().synthetic_marker.clone()),
         serde_json::json!({"td_synthetic": "1"})
     );
     assert_eq!(
@@ -128,7 +128,7 @@ fn public_needs_an_origin_and_origins_are_origins() {
         "[td]\napi_key_env = \"TD_API_KEY\"\np13n_api_key_env = \"TD_P13N_TOKEN\"\n{svc}public = true\norigin = \"https://shop.example.com:8443\"\nsynthetic_marker = {{ probe = \"yes\" }}\n"
     );
     let cfg = Config::parse(&text, "t.toml", &env()).unwrap();
-    let s = &cfg.services[0];
+    let s = cfg.services[0].p13n().unwrap();
     assert!(s.public);
     assert_eq!(s.origin.as_deref(), Some("https://shop.example.com:8443"));
     assert_eq!(

@@ -1,4 +1,5 @@
-//! `td_pz_discovered_services`: what discovery found in TD per parent segment, by coverage.
+//! [`super::catalog::DISCOVERED_SERVICES`]: what discovery found in TD per parent segment, by
+//! coverage.
 //!
 //! `coverage` is `covered` (a configured service has the name or the `service_id`),
 //! `not_covered` (nobody watches it), `ignored` (on the parent segment's `ignore` list) or
@@ -15,14 +16,8 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn register(r: &Registry) -> Self {
-        let gauge = GaugeVec::new(
-            Opts::new(
-                "td_pz_discovered_services",
-                "Services TD lists for a parent segment at the last discovery, by coverage.",
-            ),
-            &["parent_segment", "coverage"],
-        )
-        .expect("valid metric");
+        let f = super::catalog::DISCOVERED_SERVICES;
+        let gauge = GaugeVec::new(Opts::new(f.name, f.help), f.labels).expect("valid metric");
         r.register(Box::new(gauge.clone())).expect("unique metric");
         Inventory { gauge }
     }

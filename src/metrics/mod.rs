@@ -5,8 +5,10 @@
 //! live in a compact [`store`] written straight to the text format; a service that leaves the
 //! configuration, a field that vanishes from a response or a section that falls out of the
 //! window leaves no stale series. The exporter's own few series (scheduler, configuration,
-//! process, HTTP) use the `prometheus` crate's registry.
+//! process, HTTP) use the `prometheus` crate's registry. Every family's name, type, help and
+//! labels come from the [`catalog`].
 
+pub mod catalog;
 mod families;
 mod inventory;
 mod labels;
@@ -25,14 +27,16 @@ use prometheus::{
     TextEncoder,
 };
 
+use catalog::Family;
 use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
 
 use crate::outcome::ProbeOutcome;
 use crate::reason::Reason;
 
-pub use labels::{BadRequest, Endpoint, Poller};
+pub use labels::BadRequest;
 
-pub const OTHER_SECTION: &str = "__other__";
+use crate::poller::Poller;
+use crate::td::Endpoint;
 
 const POLL_BUCKETS: &[f64] = &[0.01, 0.05, 0.25, 1.0, 5.0, 30.0];
 const LATENESS_BUCKETS: &[f64] = &[
@@ -64,60 +68,31 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+        let histogram = |f: Family, buckets: &[f64]| {
             let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                labels,
+                HistogramOpts::new(f.name, f.help).buckets(buckets.to_vec()),
+                f.labels,
             )
             .expect("valid metric");
             r.register(Box::new(h.clone())).expect("unique metric");
             h
         };
-        let gauge = |name: &str, help: &str| {
-            let g = Gauge::new(name, help).expect("valid metric");
+        let gauge = |f: Family| {
+            let g = Gauge::new(f.name, f.help).expect("valid metric");
             r.register(Box::new(g.clone())).expect("unique metric");
             g
         };
         let m = Metrics {
-            // By poller only: per service it would cost 3 histograms a service, and the probe's
-            // own histogram already gives per-service latency.
-            poll_duration: histogram(
-                "td_pz_poll_duration_seconds",
-                "Time of one poll, retries included, by poller.",
-                &["poller"],
-                POLL_BUCKETS,
-            ),
-            lateness: histogram(
-                "td_pz_scheduler_lateness_seconds",
-                "How late a job started against its cron time (jitter excluded).",
-                &["poller"],
-                LATENESS_BUCKETS,
-            ),
-            reload_ok: gauge(
-                "td_pz_config_last_reload_successful",
-                "1 if the last configuration (re)load succeeded.",
-            ),
-            reload_ts: gauge(
-                "td_pz_config_last_reload_success_timestamp_seconds",
-                "Unix time of the last successful configuration load.",
-            ),
-            jobs: gauge(
-                "td_pz_scheduler_jobs",
-                "Jobs scheduled (probes and pollers of this replica).",
-            ),
-            runs_in_flight: gauge(
-                "td_pz_scheduler_runs_in_flight",
-                "Job runs in progress now.",
-            ),
+            poll_duration: histogram(catalog::POLL_DURATION, POLL_BUCKETS),
+            lateness: histogram(catalog::SCHEDULER_LATENESS, LATENESS_BUCKETS),
+            reload_ok: gauge(catalog::CONFIG_RELOAD_OK),
+            reload_ts: gauge(catalog::CONFIG_RELOAD_TIME),
+            jobs: gauge(catalog::SCHEDULER_JOBS),
+            runs_in_flight: gauge(catalog::SCHEDULER_RUNS_IN_FLIGHT),
             bad_requests: {
-                let c = IntCounterVec::new(
-                    Opts::new(
-                        "td_pz_bad_requests_total",
-                        "HTTP requests to the exporter that were refused.",
-                    ),
-                    &["reason"],
-                )
-                .expect("valid metric");
+                let f = catalog::BAD_REQUESTS;
+                let c =
+                    IntCounterVec::new(Opts::new(f.name, f.help), f.labels).expect("valid metric");
                 r.register(Box::new(c.clone())).expect("unique metric");
                 c
             },
@@ -126,14 +101,8 @@ impl Metrics {
             last_render: AtomicUsize::new(0),
             registry: r.clone(),
         };
-        let build = GaugeVec::new(
-            Opts::new(
-                "td_pz_exporter_build_info",
-                "Always 1; labels carry the version and the revision.",
-            ),
-            &["version", "revision"],
-        )
-        .expect("valid metric");
+        let f = catalog::BUILD_INFO;
+        let build = GaugeVec::new(Opts::new(f.name, f.help), f.labels).expect("valid metric");
         r.register(Box::new(build.clone())).expect("unique metric");
         build
             .with_label_values(&[

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use super::families::FAMILIES;
 pub use super::families::FLUSH_AT;
 use super::text::{self, Histogram};
-use super::{Endpoint, Poller};
+use crate::poller::Poller;
 use crate::reason::Reason;
+use crate::td::Endpoint;
 
 pub const PROBE_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

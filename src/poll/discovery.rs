@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
-use crate::config::{Config, Flavor, MetricsMapping, ParentSegment, Service};
-use crate::outcome::{Exchange, PollOutcome};
+use crate::config::{Api, Config, MetricsMapping, ParentSegment, Service};
+use crate::outcome::{Exchange, Observed, PollOutcome};
 use crate::reason::Reason;
 use crate::td::discovery::{self, FoundService};
 
@@ -43,6 +43,8 @@ pub async fn run(
         status: None,
         duration: start.elapsed(),
         message: String::new(),
+        attempts: Vec::new(),
+        observed: Observed::Nothing,
     };
     let mut exchange = Exchange::default();
     let fail = |mut out: PollOutcome, reason, message, exchange| {
@@ -71,6 +73,7 @@ pub async fn run(
             .map(|u| u.path().to_string())
             .unwrap_or_default();
         let r = send_with_retry(ctx, &sref, &req).await;
+        out.attempts.extend_from_slice(&r.attempts);
         out.status = r.sent.result.as_ref().ok().map(|x| x.status);
         let parsed = match r.ok() {
             Err(f) => Err((f.reason, f.message)),
@@ -166,16 +169,9 @@ pub fn with_discovered(cfg: &Config, discovered: &BTreeMap<String, Listing>) -> 
                 name: f.name.clone(),
                 parent_segment: ps.id.clone(),
                 service_id: Some(f.id.clone()),
-                flavor: Flavor::Cdp,
+                api: Api::Cdp,
                 sections: None,
                 max_sections: ps.max_sections,
-                database: String::new(),
-                table: String::new(),
-                token: None,
-                user_key: String::new(),
-                public: false,
-                origin: None,
-                synthetic_marker: Default::default(),
                 error_rate_unit: ps.error_rate_unit,
                 metrics_schedule: cfg.defaults.metrics_schedule.clone(),
                 logs_schedule: cfg.defaults.logs_schedule.clone(),

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
 use crate::config::LogsMapping;
-use crate::metrics::{unix_now, OTHER_SECTION};
-use crate::outcome::{Exchange, PollOutcome};
+use crate::metrics::unix_now;
+use crate::outcome::{Exchange, Ingest, LogsSeen, Observed, PollOutcome};
 use crate::reason::Reason;
 use crate::td::logs_answer;
 use crate::td::mgmt::{self, LogEntry};
@@ -24,6 +24,9 @@ const MAX_REMEMBERED: usize = 200_000;
 
 /// The label of entries that carry no section.
 pub const UNKNOWN_SECTION: &str = "__unknown__";
+
+/// The label of the sections over the cap.
+pub const OTHER_SECTION: &str = "__other__";
 
 /// Keeps the set of section labels bounded: an allow-list, or the first `max` distinct names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,17 +86,6 @@ pub struct LogState {
     newest: Option<f64>,
     cap: SectionCap,
     horizon: f64,
-}
-
-/// What one ingest added.
-#[derive(Debug, Default, PartialEq)]
-pub struct Ingest {
-    pub new_entries: u64,
-    pub by_section: BTreeMap<String, u64>,
-    pub overflow: u64,
-    pub errors: u64,
-    pub processing: Vec<Duration>,
-    pub too_old: u64,
 }
 
 impl LogState {
@@ -249,6 +241,7 @@ pub async fn run(
     let mut status = None;
     let mut page: Option<String> = None;
     let mut pages = 0;
+    let mut attempts = Vec::new();
     while pages < lr.max_pages {
         let mut query = vec![
             (lr.since_param.clone(), rfc3339(since)),
@@ -265,6 +258,7 @@ pub async fn run(
             &ctx.td.api_key,
         );
         let r = send_with_retry(ctx, svc, &req).await;
+        attempts.extend_from_slice(&r.attempts);
         pages += 1;
         status = r.sent.result.as_ref().ok().map(|x| x.status);
         let parsed = match r.ok() {
@@ -298,23 +292,6 @@ pub async fn run(
         let shares = st.shares(now, window);
         (ingest, shares, st.newest())
     };
-    let (ps, name) = (&svc.parent_segment, &svc.name);
-    for (section, n) in &ingest.by_section {
-        ctx.metrics.log_entries(ps, name, section, *n);
-    }
-    if ingest.overflow > 0 {
-        ctx.metrics.log_overflow(ps, name, ingest.overflow);
-    }
-    for _ in 0..ingest.errors {
-        ctx.metrics.log_error(ps, name);
-    }
-    for p in &ingest.processing {
-        ctx.metrics.log_processing(ps, name, *p);
-    }
-    if let Some(n) = newest {
-        ctx.metrics.log_last_entry(ps, name, n);
-    }
-    ctx.metrics.set_section_shares(ps, name, &shares);
     let mut out = PollOutcome {
         at: SystemTime::now(),
         reason: None,
@@ -331,7 +308,14 @@ pub async fn run(
                 String::new()
             }
         ),
+        attempts,
+        observed: Observed::Nothing,
     };
+    out.observed = Observed::Logs(LogsSeen {
+        ingest,
+        newest,
+        shares,
+    });
     if let Some((reason, message, st)) = failure {
         out.reason = Some(reason);
         out.status = st.or(out.status);

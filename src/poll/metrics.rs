@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
 use crate::config::MetricsMapping;
-use crate::outcome::{Exchange, PollOutcome};
+use crate::outcome::{Exchange, Observed, PollOutcome, ServiceMetrics};
 use crate::reason::Reason;
 use crate::td::{metrics_answer, mgmt};
 
@@ -29,6 +29,8 @@ pub async fn run(
         status: r.sent.result.as_ref().ok().map(|x| x.status),
         duration: start.elapsed(),
         message: String::new(),
+        attempts: Vec::new(),
+        observed: Observed::Nothing,
     };
     match r.ok() {
         Err(f) => {
@@ -43,10 +45,6 @@ pub async fn run(
             }
             Ok(m) => {
                 let ratio = m.error_rate.map(|v| mapping.error_rate_unit.to_ratio(v));
-                let ps = &svc.parent_segment;
-                ctx.metrics.set_error_rate(ps, &svc.name, ratio);
-                ctx.metrics.set_service_fields(ps, &svc.name, &m.fields);
-                ctx.metrics.set_service_latency(ps, &svc.name, &m.latencies);
                 out.message = format!(
                     "error_rate {}, {} field(s){}",
                     ratio.map_or("absent".into(), |r| format!("{r:.4}")),
@@ -57,12 +55,19 @@ pub async fn run(
                         String::new()
                     }
                 );
+                out.observed = Observed::Metrics(ServiceMetrics {
+                    error_rate: ratio,
+                    fields: m.fields,
+                    latencies: m.latencies,
+                });
             }
         },
     }
-    if r.attempts > 1 {
-        out.message.push_str(&format!(" ({} attempts)", r.attempts));
+    if r.attempts.len() > 1 {
+        out.message
+            .push_str(&format!(" ({} attempts)", r.attempts.len()));
     }
+    out.attempts = r.attempts;
     out.duration = start.elapsed();
     (out, r.sent.exchange)
 }

@@ -1,7 +1,8 @@
 //! The pollers: one module per kind of job, each running one job and returning a typed outcome.
 //!
-//! [`Ctx`] is what every run needs (the client, the TD settings, the per-service budgets, the
-//! recorder). [`send_with_retry`] is the management pollers' API discipline: the budget before
+//! Pollers are pure in what they report: each returns an outcome ([`crate::outcome`]) and writes
+//! no metric, history or log line; [`crate::record::Recorder`] does. [`Ctx`] is what every run
+//! needs to send (the client, the TD settings, the per-service budgets). [`send_with_retry`] is the management pollers' API discipline: the budget before
 //! every request, each request counted, 429 and 5xx retried with exponential backoff and jitter
 //! (honouring `Retry-After`), 401/403/404 left for the next schedule.
 
@@ -16,18 +17,17 @@ use std::time::Duration;
 
 use crate::budget::Budget;
 use crate::config::{Defaults, TdSettings};
-use crate::history::History;
-use crate::metrics::Metrics;
+use crate::outcome::Attempt;
 use crate::reason::Reason;
 use crate::td::{Failure, Sent, TdClient, TdRequest, TdResponse};
 
-/// Everything a job run needs. Rebuilt on reload; jobs load the current one at each run.
+/// Everything a poller needs to send its requests: the client, the TD settings, the per-service
+/// budgets and the logs poller's memory. Rebuilt on reload; jobs load the current one at each run.
+/// It holds nothing to write results to: a poller returns them.
 pub struct Ctx {
     pub client: TdClient,
     pub td: TdSettings,
     pub defaults: Defaults,
-    pub metrics: Arc<Metrics>,
-    pub history: Arc<History>,
     pub budgets: Arc<Budgets>,
     pub log_states: Arc<logs::LogStates>,
 }
@@ -39,8 +39,6 @@ impl Ctx {
             client: TdClient::for_config(cfg)?,
             td: cfg.td.clone(),
             defaults: cfg.defaults.clone(),
-            metrics: Arc::new(Metrics::new()),
-            history: Arc::new(History::new(1)),
             budgets: Arc::new(Budgets::default()),
             log_states: Arc::new(logs::LogStates::default()),
         })
@@ -85,10 +83,10 @@ impl ServiceRef {
     }
 }
 
-/// The result of a request after retries: the last exchange, and how many were sent.
+/// The result of a request after retries: the last exchange, and every attempt sent.
 pub struct Retried {
     pub sent: Sent,
-    pub attempts: u32,
+    pub attempts: Vec<Attempt>,
 }
 
 impl Retried {
@@ -127,13 +125,16 @@ pub async fn send_with_retry(ctx: &Ctx, svc: &ServiceRef, req: &TdRequest) -> Re
     let budget = ctx.budgets.get(&svc.key(), svc.budget_rps);
     let max_attempts = ctx.td.max_retries + 1;
     let mut attempt = 0;
+    let mut attempts = Vec::new();
     loop {
         budget.acquire().await;
         let sent = ctx.client.send(req).await;
         attempt += 1;
         let status = sent.result.as_ref().ok().map(|r| r.status);
-        ctx.metrics
-            .api_request(&svc.parent_segment, &svc.name, req.endpoint, status);
+        attempts.push(Attempt {
+            endpoint: req.endpoint,
+            status,
+        });
         let reason = match &sent.result {
             Ok(r) => Reason::from_status(r.status),
             Err(f) => Some(f.reason),
@@ -144,10 +145,7 @@ pub async fn send_with_retry(ctx: &Ctx, svc: &ServiceRef, req: &TdRequest) -> Re
         }
         let retry = reason.is_some_and(|r| r.is_retryable()) && attempt < max_attempts;
         if !retry {
-            return Retried {
-                sent,
-                attempts: attempt,
-            };
+            return Retried { sent, attempts };
         }
         let wait = retry_after.unwrap_or_else(|| backoff(attempt - 1));
         tracing::debug!(

@@ -7,8 +7,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::{backoff, Ctx, ServiceRef};
-use crate::config::{Flavor, Probe, Service};
-use crate::outcome::{Check, Exchange, ProbeOutcome};
+use crate::config::{Api, Flavor, Probe, Service};
+use crate::outcome::{Attempt, Check, Exchange, ProbeOutcome};
 use crate::reason::Reason;
 use crate::td::{cdp, error_detail, p13n, Personalization, Sent};
 
@@ -19,13 +19,13 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
         name: svc.name.clone(),
         budget_rps: svc.max_requests_per_second,
     };
-    let req = match svc.flavor {
-        Flavor::Cdp => {
+    let req = match &svc.api {
+        Api::Cdp => {
             cdp::personalize_request(&ctx.td.personalization_url, svc, probe, &ctx.td.api_key)
         }
-        Flavor::P13n => p13n::personalize_request(
+        Api::P13n(target) => p13n::personalize_request(
             ctx.td.p13n_url.as_deref().unwrap_or_default(),
-            svc,
+            target,
             probe,
             ctx.td.p13n_key(),
         ),
@@ -34,8 +34,6 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
     budget.acquire().await;
     let sent = ctx.client.send(&req).await;
     let status = sent.result.as_ref().ok().map(|r| r.status);
-    ctx.metrics
-        .api_request(&svc.parent_segment, &svc.name, req.endpoint, status);
     if status == Some(429) {
         let wait = sent
             .result
@@ -45,7 +43,11 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
             .unwrap_or_else(|| backoff(1));
         budget.pause_for(wait);
     }
-    let outcome = judge(svc, probe, &sent);
+    let mut outcome = judge(svc, probe, &sent);
+    outcome.attempts.push(Attempt {
+        endpoint: req.endpoint,
+        status,
+    });
     (outcome, sent.exchange)
 }
 
@@ -62,6 +64,7 @@ pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
         td_code: None,
         checks: Vec::new(),
         message: String::new(),
+        attempts: Vec::new(),
     };
     let resp = match &sent.result {
         Err(f) => {
@@ -74,7 +77,7 @@ pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
     out.duration = Some(sent.exchange.timings.total);
     if let Some(by_status) = Reason::from_status(resp.status) {
         // TD's p13n API says why in a documented code; the status alone says much less.
-        out.td_code = match svc.flavor {
+        out.td_code = match svc.flavor() {
             Flavor::P13n => p13n::td_code(&resp.body),
             Flavor::Cdp => None,
         };
@@ -92,7 +95,7 @@ pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
         passed: true,
         detail: format!("HTTP {}", resp.status),
     });
-    let parsed: Result<Personalization, _> = match svc.flavor {
+    let parsed: Result<Personalization, _> = match svc.flavor() {
         Flavor::Cdp => cdp::parse_personalization(&resp.body),
         Flavor::P13n => p13n::parse_personalization(&resp.body, probe.expect_section.as_deref()),
     };

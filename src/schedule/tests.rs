@@ -1,13 +1,14 @@
 //! The scheduler: cron parsing, jitter, firing, skips, plan changes and shutdown.
 
 use super::*;
+use crate::metrics::Metrics;
 use std::sync::atomic::AtomicUsize;
 
 /// A job on `* * * * * *` that counts its runs, each taking `takes`.
 fn counting_job(key: &str, fingerprint: u64, takes: Duration) -> (PlannedJob, Arc<AtomicUsize>) {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
-    let job = PlannedJob {
+    let job: PlannedJob = PlannedJob {
         key: key.into(),
         fingerprint,
         poller: Poller::Probe,
@@ -37,8 +38,9 @@ fn skipped(metrics: &Metrics, service: &str) -> u64 {
 
 #[tokio::test]
 async fn jobs_fire_each_second_and_a_long_run_skips_its_next_fires() {
-    let metrics = Arc::new(Metrics::new());
-    let sched = Scheduler::new(metrics.clone());
+    let recorder = Arc::new(Recorder::new(10));
+    let metrics = recorder.metrics.clone();
+    let sched = Scheduler::new(recorder);
     let (quick, quick_runs) = counting_job("quick", 1, Duration::ZERO);
     let (slow, slow_runs) = counting_job("slow", 1, Duration::from_millis(2500));
     let stats = sched.apply(vec![quick, slow]);
@@ -61,7 +63,7 @@ async fn jobs_fire_each_second_and_a_long_run_skips_its_next_fires() {
 
 #[tokio::test]
 async fn a_run_that_panics_does_not_stop_its_job() {
-    let sched = Scheduler::new(Arc::new(Metrics::new()));
+    let sched = Scheduler::new(Arc::new(Recorder::new(10)));
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     let (mut job, _) = counting_job("panics", 1, Duration::ZERO);
@@ -81,8 +83,7 @@ async fn a_run_that_panics_does_not_stop_its_job() {
 
 #[tokio::test]
 async fn a_new_plan_keeps_unchanged_jobs_and_stops_the_others() {
-    let metrics = Arc::new(Metrics::new());
-    let sched = Scheduler::new(metrics.clone());
+    let sched = Scheduler::new(Arc::new(Recorder::new(10)));
     let (a, _) = counting_job("a", 1, Duration::ZERO);
     let (b, b_runs) = counting_job("b", 1, Duration::ZERO);
     let (c, _) = counting_job("c", 1, Duration::ZERO);

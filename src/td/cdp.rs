@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use super::Endpoint;
 use super::{json, millis, number, ParseError, Personalization, TdRequest};
 use crate::config::{Probe, ProbeEndpoint, Service};
-use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 pub fn personalize_url(base: &str, svc: &Service, endpoint: ProbeEndpoint) -> String {

@@ -10,8 +10,8 @@
 
 use serde_json::Value;
 
+use super::Endpoint;
 use super::{json, path, ParseError, TdRequest};
-use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 /// The query parameter names of TD's pagination (`partial_pagination.yaml-PageAfter/PageSize`).

@@ -5,9 +5,9 @@
 //! every field but `error_rate` unknown: the answers are read in [`super::metrics_answer`] and
 //! [`super::logs_answer`] through the configured mapping).
 
+use super::Endpoint;
 use super::{path, ParseError, TdRequest};
 use crate::config::{LogsMapping, MetricsMapping};
-use crate::metrics::Endpoint;
 use crate::secret::Secret;
 
 pub fn metrics_request(cdp_api: &str, ps: &str, id: &str, key: &Secret) -> TdRequest {

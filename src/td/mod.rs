@@ -10,6 +10,7 @@
 mod answer;
 pub mod cdp;
 pub mod discovery;
+mod endpoint;
 pub mod logs_answer;
 pub mod metrics_answer;
 pub mod mgmt;
@@ -32,6 +33,7 @@ use crate::reason::Reason;
 use crate::secret::Secret;
 
 pub use answer::{error_detail, json, millis, number, ParseError, Personalization};
+pub use endpoint::Endpoint;
 pub use request::{retry_after, TdRequest, TdResponse};
 
 /// One exchange: the record, and the answer or why there was none.
@@ -97,7 +99,10 @@ impl TdClient {
     pub fn for_config(cfg: &crate::config::Config) -> Result<Self, ClientError> {
         let mut secrets = vec![cfg.td.api_key.clone()];
         secrets.extend(cfg.td.p13n_api_key.clone());
-        secrets.extend(cfg.services.iter().filter_map(|s| s.token.clone()));
+        secrets.extend(cfg.services.iter().filter_map(|s| match &s.api {
+            crate::config::Api::P13n(t) => Some(t.token.clone()),
+            crate::config::Api::Cdp => None,
+        }));
         TdClient::new(cfg.td.timeout, cfg.td.max_response_bytes, secrets)
     }
 

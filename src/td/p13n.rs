@@ -12,15 +12,15 @@
 use serde_json::Value;
 
 use super::cdp::kind;
+use super::Endpoint;
 use super::{json, ParseError, Personalization, TdRequest};
-use crate::config::{Probe, Service};
-use crate::metrics::Endpoint;
+use crate::config::{P13nTarget, Probe};
 use crate::secret::Secret;
 
 pub const CONTENT_TYPE: &str = "application/vnd.treasuredata.v1+json";
 
 /// `<p13n_url>[/public]/<database>/<table>`, each segment percent-encoded.
-pub fn url(base: &str, svc: &Service) -> String {
+pub fn url(base: &str, svc: &P13nTarget) -> String {
     if svc.public {
         super::path::join(base, &["public", &svc.database, &svc.table])
     } else {
@@ -31,7 +31,7 @@ pub fn url(base: &str, svc: &Service) -> String {
 /// The event TD ingests: the probe's context, its user id under `user_key`, and the two fields
 /// TD's event schema requires (p13n-api.yml `components.schemas.event`): `time`, in seconds
 /// since the epoch, and a fresh `uuid` for each event.
-pub fn event(svc: &Service, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
+pub fn event(svc: &P13nTarget, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
     let mut event = svc.synthetic_marker.clone();
     event.extend(probe.context.clone());
     event.insert(svc.user_key.clone(), Value::String(probe.user_id.clone()));
@@ -40,7 +40,7 @@ pub fn event(svc: &Service, probe: &Probe, now_secs: i64, uuid: &str) -> Value {
     Value::Object(event)
 }
 
-pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secret) -> TdRequest {
+pub fn personalize_request(base: &str, svc: &P13nTarget, probe: &Probe, key: &Secret) -> TdRequest {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -49,9 +49,7 @@ pub fn personalize_request(base: &str, svc: &Service, probe: &Probe, key: &Secre
     let mut req = TdRequest::post_json(Endpoint::P13n, url(base, svc), CONTENT_TYPE, &body)
         .header("Accept", CONTENT_TYPE)
         .td1(key);
-    if let Some(token) = &svc.token {
-        req = req.secret_header("WP13n-Token", token);
-    }
+    req = req.secret_header("WP13n-Token", &svc.token);
     if let Some(origin) = &svc.origin {
         req = req.header("Origin", origin);
     }
@@ -121,7 +119,7 @@ mod tests {
             &std::collections::BTreeMap::from([("K".to_string(), "1/abc".to_string())]),
         )
         .unwrap();
-        let (svc, probe) = (&cfg.services[0], &cfg.services[0].probes[0]);
+        let (svc, probe) = (cfg.services[0].p13n().unwrap(), &cfg.services[0].probes[0]);
         let e = event(
             svc,
             probe,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderMap, RETRY_AFTER};
 
-use crate::metrics::Endpoint;
+use super::Endpoint;
 use crate::outcome::RequestRecord;
 use crate::secret::Secret;
 

@@ -1,7 +1,7 @@
 //! The TD client over real loopback sockets: kernel-clock timing, failure classes, TLS, proxies.
 
+use super::Endpoint;
 use super::*;
-use crate::metrics::Endpoint;
 use http::header::{HeaderMap, RETRY_AFTER};
 
 /// Serves `200 ok` on loopback `delay` after each request arrives, keeping connections

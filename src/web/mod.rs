@@ -68,7 +68,7 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if !state.security.authorized(header).await {
-            app.metrics.bad_request(BadRequest::Unauthorized);
+            app.recorder().bad_request(BadRequest::Unauthorized);
             let mut r = respond(StatusCode::UNAUTHORIZED, TEXT, "unauthorized\n");
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -78,7 +78,7 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         }
     }
     let method_not_allowed = |allow: &'static str| {
-        app.metrics.bad_request(BadRequest::Method);
+        app.recorder().bad_request(BadRequest::Method);
         let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed\n");
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
@@ -147,12 +147,12 @@ pub async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Resp {
         "/target" => match query_param(&req, "id").and_then(|id| page::target(&state, &id)) {
             Some(html) => respond(StatusCode::OK, HTML, html),
             None => {
-                app.metrics.bad_request(BadRequest::NotFound);
+                app.recorder().bad_request(BadRequest::NotFound);
                 respond(StatusCode::NOT_FOUND, HTML, page::not_found(&state))
             }
         },
         _ => {
-            app.metrics.bad_request(BadRequest::NotFound);
+            app.recorder().bad_request(BadRequest::NotFound);
             respond(
                 StatusCode::NOT_FOUND,
                 TEXT,

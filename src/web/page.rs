@@ -352,7 +352,7 @@ fn settings(state: &WebState, t: &Target) -> String {
     else {
         return String::new();
     };
-    let mut rows: Vec<(&str, String)> = vec![("api", svc.flavor.as_str().to_string())];
+    let mut rows: Vec<(&str, String)> = vec![("api", svc.flavor().as_str().to_string())];
     match &t.probe {
         Some(name) => {
             if let Some(p) = svc.probes.iter().find(|p| &p.name == name) {
@@ -378,8 +378,8 @@ fn settings(state: &WebState, t: &Target) -> String {
         None => {
             rows.push(("service_id", svc.service_id.clone().unwrap_or_default()));
             let sched = match t.poller {
-                crate::metrics::Poller::Metrics => svc.metrics_schedule.source(),
-                crate::metrics::Poller::Logs => svc.logs_schedule.source(),
+                crate::poller::Poller::Metrics => svc.metrics_schedule.source(),
+                crate::poller::Poller::Logs => svc.logs_schedule.source(),
                 _ => "",
             };
             rows.push(("schedule", sched.to_string()));

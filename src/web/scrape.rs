@@ -63,8 +63,8 @@ impl Coalescer {
             Encoding::Gzip => (&self.gzip, |m| m.render_gzip()),
         };
         render_shared(slot, move || {
-            app.metrics
-                .set_scheduler_state(app.job_count(), app.runs_in_flight());
+            app.recorder()
+                .scheduler_state(app.job_count(), app.runs_in_flight());
             render(&app.metrics)
         })
         .await

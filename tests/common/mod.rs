@@ -49,9 +49,9 @@ pub fn config(sim: &Simulator, td_extra: &str, body: &str) -> Config {
 }
 
 /// An app with `cfg` applied (jobs scheduled on their schedules).
-pub fn app(cfg: Config) -> Arc<App> {
+pub async fn app(cfg: Config) -> Arc<App> {
     let app = App::new(ConfigSource::Embedded(Box::new(cfg.clone())), None, 100);
-    app.apply(Arc::new(cfg)).expect("config applies");
+    app.apply(Arc::new(cfg)).await.expect("config applies");
     app
 }
 
