@@ -2,10 +2,10 @@
 //! on loopback, following TD's documents (`spec/td-api.md`, `spec/openapi/`), not the client.
 //!
 //! The crate root owns starting and stopping ([`Simulator`], [`SimConfig`]) and the accept loop.
-//! One request is [`handle`]d: who may ask is [`auth`], which endpoint [`routes`], the answers
-//! [`p13n`] (strict), [`cdp`] (and the management endpoints) and [`discovery`]; faults are in
-//! [`faults`] and their broken [`bodies`], held answers in [`timers`], the world and its traffic
-//! in [`state`], the scenario in [`scenario`], the request log in [`record`].
+//! One request goes to [`handle::handle`]: who may ask is [`auth`], which endpoint [`routes`],
+//! the answers [`p13n`] (strict), [`cdp`] (and the management endpoints) and [`discovery`];
+//! faults are in [`faults`] and their broken [`bodies`], held answers in [`timers`], the world
+//! and its traffic in [`state`], the scenario in [`scenario`], the request log in [`record`].
 //!
 //! It shares no code with the exporter on purpose: only [`kernel_time`], the socket clocks both
 //! sides read.
