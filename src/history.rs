@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -275,26 +275,6 @@ impl Target {
             runs: self.runs,
             failures: self.failures,
         }
-    }
-}
-
-/// Rounds a duration to milliseconds for display.
-pub fn ms(d: Option<f64>) -> String {
-    match d {
-        Some(s) => format!("{:.1} ms", s * 1000.0),
-        None => "-".into(),
-    }
-}
-
-pub fn age(t: SystemTime) -> String {
-    let secs = SystemTime::now()
-        .duration_since(t)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    match secs {
-        0..=59 => format!("{secs}s ago"),
-        60..=3599 => format!("{}m ago", secs / 60),
-        _ => format!("{}h ago", secs / 3600),
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{Output, PollerKind};
 use crate::config::{Config, Service};
+use crate::metrics::catalog::{SERVICE_ERROR_RATE, SERVICE_LATENCY, SERVICE_METRIC};
 use crate::outcome::Attempt;
 use crate::poll::{Ctx, Retried};
 use crate::probe_cmd::render_exchange;
@@ -121,17 +122,13 @@ fn metrics(svc: &Service, body: &[u8]) -> Result<Mapped, String> {
     type Series<'a> = (&'static str, Option<(&'static str, &'a str)>, f64);
     let mut series: Vec<Series> = Vec::new();
     if let Some(r) = ratio {
-        series.push(("td_pz_service_error_rate", None, r));
+        series.push((SERVICE_ERROR_RATE.name, None, r));
     }
     for (stat, v) in &m.latencies {
-        series.push((
-            "td_pz_service_latency_seconds",
-            Some(("stat", stat.as_str())),
-            *v,
-        ));
+        series.push((SERVICE_LATENCY.name, Some(("stat", stat.as_str())), *v));
     }
     for (field, v) in &m.fields {
-        series.push(("td_pz_service_metric", Some(("field", field.as_str())), *v));
+        series.push((SERVICE_METRIC.name, Some(("field", field.as_str())), *v));
     }
     let mut text = format!(
         "\nseries (each also labelled parent_segment=\"{}\", pz_service=\"{}\"):\n",
@@ -141,8 +138,8 @@ fn metrics(svc: &Service, body: &[u8]) -> Result<Mapped, String> {
     if ratio.is_none() {
         let _ = writeln!(
             text,
-            "  (no error rate at \"{}\": td_pz_service_error_rate is absent)",
-            mapping.error_rate
+            "  (no error rate at \"{}\": {} is absent)",
+            mapping.error_rate, SERVICE_ERROR_RATE.name
         );
     }
     let mut list = Vec::new();

@@ -3,6 +3,7 @@
 //! Reads what the recorder holds (metrics registry, history, current config) and never calls
 //! TD. Every refused request is counted in `td_pz_bad_requests_total`.
 
+pub mod display;
 pub mod page;
 pub mod scrape;
 pub mod security;

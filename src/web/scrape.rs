@@ -1,12 +1,12 @@
 //! Serving `/metrics` to many scrapers at once: one render at a time, shared.
 //!
-//! A render of thousands of services takes tens of milliseconds of CPU and a buffer the size of
-//! the text. When several scrapers ask at once (HA Prometheus pairs, a federation, a load test),
-//! rendering once per request multiplies both. Here a request waits for the render in progress
-//! to end and, if that render started after the request arrived, takes its bytes; otherwise it
-//! renders (once, for everyone queued behind it). Every answer reflects the state at or after
-//! the moment its request arrived, so no scraper ever gets stale values. Only a weak handle is
-//! kept between scrapes: the buffer is freed as soon as the last answer using it is sent.
+//! A render of thousands of services costs CPU and a buffer the size of the text (figures in
+//! docs/performance.md). When several scrapers ask at once (HA Prometheus pairs, a federation, a
+//! load test), rendering once per request multiplies both. Here a request waits for the render in
+//! progress to end and, if that render started after the request arrived, takes its bytes;
+//! otherwise it renders (once, for everyone queued behind it). Every answer reflects the state at
+//! or after the moment its request arrived, so no scraper ever gets stale values. Only a weak
+//! handle is kept between scrapes: the buffer is freed as soon as the last answer using it is sent.
 
 use std::sync::{Arc, Weak};
 

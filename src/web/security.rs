@@ -82,7 +82,7 @@ impl WebSecurity {
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?
+            serde_yaml_ng::from_str(&text).map_err(|e| err(e.to_string()))?
         };
         let mut cost = 10;
         for (user, hash) in &raw.basic_auth_users {
@@ -238,5 +238,43 @@ mod tests {
         );
         assert_eq!(parse_basic("Bearer x"), None);
         assert_eq!(parse_basic("Basic !!"), None);
+    }
+
+    /// What the YAML parser accepts and how it refuses, as the exporter-toolkit format wants.
+    #[test]
+    fn yaml_is_read_strictly() {
+        let dir = std::env::temp_dir().join(format!("td-pz-web-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |text: &str| {
+            let path = dir.join("web.yml");
+            std::fs::write(&path, text).unwrap();
+            WebSecurity::load(&path)
+        };
+        assert!(
+            !load("").unwrap().requires_auth(),
+            "an empty file is no auth"
+        );
+        assert!(!load("# only a comment\n").unwrap().requires_auth());
+        assert!(!load("basic_auth_users: {}\n").unwrap().requires_auth());
+        let hash = "$2y$04$ZVW3ZzOW1IX0g1g0yIuvcOCbvXwu0Ge0CXAP8QIRYEtqlQCHUgfWO";
+        let ok = load(&format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+        assert!(ok.requires_auth());
+        let msg = |text: &str| load(text).unwrap_err().to_string();
+        let unknown = msg("basic_auth_users: {}\nbasic_auth: x\n");
+        assert!(
+            unknown.contains("web.yml: unknown field `basic_auth`") && unknown.contains("line 2"),
+            "{unknown}"
+        );
+        let typed = msg("basic_auth_users: [a, b]\n");
+        assert!(
+            typed.contains("basic_auth_users: invalid type: sequence"),
+            "{typed}"
+        );
+        let broken = msg("basic_auth_users: {a: b\n");
+        assert!(
+            broken.contains("web.yml: ") && broken.contains("line"),
+            "{broken}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
