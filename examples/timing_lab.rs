@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use td_pz_exporter::secret::Secret;
 use td_pz_exporter::td::Endpoint;
 use td_pz_exporter::td::{TdClient, TdRequest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const PATH: &str = "/audiences/394649/personalization/product_recommendations";
 const BODY: &str = r#"{"user_id":"vip_user_001"}"#;
@@ -121,22 +121,27 @@ async fn raw_connect(url: &str) -> (tokio::net::TcpStream, String) {
     (s, req)
 }
 
+/// One request written and its whole answer read.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &str, buf: &mut [u8]) {
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = 0;
+    loop {
+        let k = s.read(&mut buf[got..]).await.unwrap();
+        assert!(k > 0);
+        got += k;
+        if complete(&buf[..got]) {
+            break;
+        }
+    }
+}
+
 async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
     let (mut s, req) = raw_connect(url).await;
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
     for i in 0..n + 3 {
         let t = Instant::now();
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut got = 0;
-        loop {
-            let k = s.read(&mut buf[got..]).await.unwrap();
-            assert!(k > 0);
-            got += k;
-            if complete(&buf[..got]) {
-                break;
-            }
-        }
+        exchange(&mut s, &req, &mut buf).await;
         if i >= 3 {
             out.push(t.elapsed().as_secs_f64() * 1e3 - delay);
         }
@@ -146,61 +151,22 @@ async fn via_raw(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
 }
 
 /// The raw exchange, timed by the kernel: from just before the write to the receive timestamp
-/// of the segment that completed the answer (SO_TIMESTAMPNS, read with recvmsg).
+/// of the segment that completed the answer (a [`kernel_time::Stamped`] stream: SO_TIMESTAMPNS,
+/// read with recvmsg).
 async fn via_raw_kernel(url: &str, n: usize, delay: f64, gap: Duration) -> Vec<f64> {
-    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
-    let (mut s, req) = raw_connect(url).await;
-    setsockopt(&s, sockopt::ReceiveTimestampns, &true).unwrap();
+    let (s, req) = raw_connect(url).await;
+    let (mut s, clock) = kernel_time::Stamped::new(s);
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
     let mut no_stamp = 0;
     for i in 0..n + 3 {
-        let wall0 = std::time::SystemTime::now();
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut got = 0;
-        let mut last_rx: Option<u64> = None;
-        loop {
-            s.readable().await.unwrap();
-            let fd = s.as_raw_fd();
-            let r = s.try_io(tokio::io::Interest::READABLE, || {
-                let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-                let mut iov = [std::io::IoSliceMut::new(&mut buf[got..])];
-                let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
-                    .map_err(std::io::Error::from)?;
-                let rx = msg.cmsgs().ok().and_then(|mut it| {
-                    it.find_map(|c| match c {
-                        ControlMessageOwned::ScmTimestampns(ts) => {
-                            Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
-                        }
-                        _ => None,
-                    })
-                });
-                Ok((msg.bytes, rx))
-            });
-            let (k, rx) = match r {
-                Ok(v) => v,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => panic!("{e}"),
-            };
-            assert!(k > 0);
-            if rx.is_some() {
-                last_rx = rx;
-            }
-            got += k;
-            if complete(&buf[..got]) {
-                break;
-            }
-        }
-        let t0 = wall0
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        let ms = match last_rx {
-            Some(rx) => (rx.saturating_sub(t0)) as f64 / 1e6,
+        let t = Instant::now();
+        exchange(&mut s, &req, &mut buf).await;
+        let ms = match clock.last_read().filter(|&rx| rx >= t) {
+            Some(rx) => (rx - t).as_secs_f64() * 1e3,
             None => {
                 no_stamp += 1;
-                wall0.elapsed().unwrap().as_secs_f64() * 1e3
+                t.elapsed().as_secs_f64() * 1e3
             }
         };
         if i >= 3 {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, ConfigError};
-use crate::sim::{Scenario, SimConfig, Simulator};
+use td_pz_exporter::config::{Config, ConfigError};
+use td_pz_sim::{Scenario, SimConfig, Simulator};
 
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
 /// The demo's key and token: not secrets, the simulator checks them like real ones.

@@ -1,4 +1,7 @@
-//! The `td-pz-exporter` binary: parses the command line and hands over to the library.
+//! The `td-pz-exporter` binary: parses the command line and hands over to the library, or, for
+//! `demo` and `simulate`, to the simulator (the `td-pz-sim` crate).
+
+mod demo;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,9 +12,10 @@ use td_pz_exporter::cli::{listen_addr, Cli, Command};
 use td_pz_exporter::config::Config;
 use td_pz_exporter::run::{bind, serve_until_signal, Serving};
 use td_pz_exporter::shard::Shard;
-use td_pz_exporter::sim::{Scenario, SimConfig, Simulator};
 use td_pz_exporter::web::security::WebSecurity;
-use td_pz_exporter::{demo, logging, poller_cmd, probe_cmd};
+use td_pz_exporter::{logging, poller_cmd, probe_cmd};
+use td_pz_sim::{Scenario, SimConfig, Simulator};
+use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -199,18 +203,12 @@ async fn simulate(
         "TD simulator on {} (stats: GET /_sim/stats, faults: POST /_sim/scenario)",
         sim.url()
     );
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
     sim.stop();
     Ok(ExitCode::SUCCESS)
 }

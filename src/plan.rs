@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::{Config, ParentSegment, Probe, Service};
+use crate::hash::stable_hash;
 use crate::history::target_id;
 use crate::poll::discovery::{with_discovered, Listing};
 use crate::poller::Poller;
 use crate::record::Planned;
-use crate::schedule::stable_hash;
 use crate::schedule::PlannedJob;
 use crate::shard::Shard;
 

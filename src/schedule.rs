@@ -16,7 +16,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::hash::stable_hash;
 use crate::poller::Poller;
 use crate::record::Recorder;
 
@@ -100,36 +100,6 @@ impl CronSchedule {
         match (it.next(), it.next()) {
             (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(60)),
             _ => Duration::from_secs(60),
-        }
-    }
-}
-
-/// FNV-1a with a final mix: a hash that is the same in every process, unlike std's
-/// `RandomState`, with its bits well spread (plain FNV is weak for keys that differ little).
-pub fn stable_hash(s: &str) -> u64 {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    s.hash(&mut h);
-    mix64(h.0)
-}
-
-/// The splitmix64 finaliser: a cheap bijection that spreads every input bit over the output.
-pub fn mix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
 }

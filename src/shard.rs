@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::schedule::stable_hash;
+use crate::hash::stable_hash;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {

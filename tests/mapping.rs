@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::*;
 use td_pz_exporter::app::App;
 use td_pz_exporter::config::Config;
-use td_pz_exporter::sim::Simulator;
+use td_pz_sim::Simulator;
 
 const BIN: &str = env!("CARGO_BIN_EXE_td-pz-exporter");
 
@@ -282,7 +282,7 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
         ),
         Some(3.0)
     );
-    let counted: f64 = td_pz_exporter::sim::SECTION_MIX
+    let counted: f64 = td_pz_sim::SECTION_MIX
         .iter()
         .map(|(s, _)| value(&t, "td_pz_log_entries_total", &[("section", s)]).unwrap_or(0.0))
         .sum();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use td_pz_exporter::app::App;
 use td_pz_exporter::config::Config;
-use td_pz_exporter::sim::Simulator;
+use td_pz_sim::Simulator;
 
 fn service(extra: &str) -> String {
     format!(
@@ -258,7 +258,7 @@ async fn shares_match_the_simulated_traffic_and_add_up_to_one() {
         "5 minutes at 15/s: {counted}"
     );
     // Within the window, each share is close to the simulator's mix (4500 samples).
-    for (s, w) in td_pz_exporter::sim::SECTION_MIX {
+    for (s, w) in td_pz_sim::SECTION_MIX {
         let got = shares.iter().find(|(n, _)| n == s).unwrap().1;
         assert!((got - w).abs() < 0.03, "{s}: {got} vs {w}");
     }

@@ -343,9 +343,9 @@ async fn p13n_passes_and_fails_the_same_way() {
 
 #[tokio::test]
 async fn a_wrong_p13n_token_is_a_bad_request() {
-    let sim = td_pz_exporter::sim::Simulator::start(
+    let sim = td_pz_sim::Simulator::start(
         "127.0.0.1:0",
-        td_pz_exporter::sim::SimConfig {
+        td_pz_sim::SimConfig {
             api_key: KEY.into(),
             p13n_token: Some("1/2/ffffffffffffffffffffffffffffffff".into()),
             scenario: Default::default(),

@@ -145,7 +145,7 @@ impl Api {
                 t.public,
                 t.origin,
                 t.synthetic_marker,
-                crate::schedule::stable_hash(t.token.expose())
+                crate::hash::stable_hash(t.token.expose())
             ),
         }
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{json, millis, number, ParseError};
 use crate::config::{FieldPath, LogsMapping};
-use crate::schedule::stable_hash;
+use crate::hash::stable_hash;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogEntry {

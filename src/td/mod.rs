@@ -25,9 +25,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, ACCEPT, USER_AGENT};
 use http_body_util::BodyExt;
+use kernel_time::RxClock;
 use tokio::time::Instant;
 
-use crate::kernel_time::RxClock;
 use crate::outcome::{Clock, Exchange, ResponseRecord, Timings, BODY_EXCERPT};
 use crate::reason::Reason;
 use crate::secret::Secret;

@@ -23,12 +23,12 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use kernel_time::{RxClock, Stamped};
 
 use super::timing::{ConnectTiming, Timed};
-use crate::kernel_time::{RxClock, Stamped};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -232,11 +232,5 @@ impl tower_service::Service<Uri> for StampingConnector {
             let tcp = connecting.await?.into_inner();
             Ok(TokioIo::new(Stamped::new(tcp).0))
         })
-    }
-}
-
-impl Connection for Stamped {
-    fn connected(&self) -> Connected {
-        self.get_ref().connected().extra(self.clock().clone())
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use td_pz_exporter::app::{App, ConfigSource};
 use td_pz_exporter::config::Config;
-use td_pz_exporter::sim::{Scenario, SimConfig, Simulator};
+use td_pz_sim::{Scenario, SimConfig, Simulator};
 
 pub const KEY: &str = "1/TESTkey0123456789abcdefSECRET";
 pub const TOKEN: &str = "1/2/0123456789abcdef0123456789abcdef";

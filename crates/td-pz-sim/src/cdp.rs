@@ -41,7 +41,7 @@ use super::reply::{Answer, Handled};
 use super::routes::SimRequest;
 use super::scenario::{Fault, Scenario, Shape, SimFlavor, SimService};
 use super::state::{outputs_for, persona_section, unix_now, LogEntry, SimState};
-use crate::schedule::mix64 as mix;
+use crate::seed::mix;
 
 /// The checks and faults every cdp endpoint shares, then `body` for the answer.
 #[allow(clippy::too_many_arguments)]
@@ -61,7 +61,7 @@ async fn serve(
         service: service.clone(),
         answer,
     };
-    if let Some(a) = super::check_key(state, sc, req) {
+    if let Some(a) = super::auth::check_key(state, sc, req) {
         return done(a);
     }
     if !known && !sc.accept_any_service {
@@ -125,7 +125,7 @@ pub(super) async fn personalize(
             for d in f.map(|f| f.drop_outputs.as_slice()).unwrap_or_default() {
                 outputs.remove(d);
             }
-            let seed = crate::schedule::stable_hash(&u) ^ started.elapsed().as_nanos() as u64;
+            let seed = crate::seed::of(&u) ^ started.elapsed().as_nanos() as u64;
             let ts = match f.and_then(|f| f.timestamp_format.as_deref()) {
                 Some("unix") => json!(unix_now() as u64),
                 Some(_) => json!("29/11/2026 12:00"),

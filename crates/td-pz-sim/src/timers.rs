@@ -5,8 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::kernel_time;
-
 /// How long before a held answer's due time the simulator stops sleeping and starts yielding:
 /// more than a usual wake-up, so that only a rare slow one makes the answer late.
 const SPIN_MARGIN: Duration = Duration::from_micros(1500);

@@ -5,7 +5,7 @@
 //! no code for a check, the comment says the answer is the simulator's own choice.
 //!
 //! Paths: `POST /{database}/{table}` (server) and `POST /public/{database}/{table}` (browser,
-//! td-js-sdk ≥ 4.3). Checks, in this order: the `TD1` key (401, [`super::check_key`]); the method
+//! td-js-sdk ≥ 4.3). Checks, in this order: the `TD1` key (401, [`super::auth::check_key`]); the method
 //! (3009); the `WP13n-Token` (3000, 3003, 3001, 3002); the client IP (3005); on `/public` the
 //! `Origin` (3007); the database/table names and the service (404); the media types and the event
 //! (3004). Then faults, then the answer `{"offers": {...}}`. There is no lenient mode; only the
@@ -13,12 +13,12 @@
 //!
 //! It must not share code with the exporter's client (`td/p13n.rs`): it is the other side.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use hyper::Method;
 use serde_json::{json, Map, Value};
 
+use super::auth;
 use super::faults::{self, td_error_because};
 use super::reply::{Answer, Handled};
 use super::routes::SimRequest;
@@ -55,7 +55,7 @@ pub(super) async fn answer(
         service: service.clone(),
         answer,
     };
-    if let Some(a) = super::check_key(state, &sc, req) {
+    if let Some(a) = auth::check_key(state, &sc, req) {
         return done(a);
     }
     if let Err(a) = check(state, req, svc.as_ref(), database, table, public) {
@@ -82,7 +82,7 @@ pub(super) async fn answer(
     done(offers(&user.unwrap_or_default(), fault.as_ref()).faulted(fault.is_some()))
 }
 
-/// Method, token, client IP, Origin, names and media types.
+/// Method, credentials ([`auth::p13n`]), names and media types.
 fn check(
     state: &SimState,
     req: &SimRequest,
@@ -99,50 +99,7 @@ fn check(
             &format!("{} is not served", req.method),
         ));
     }
-    // OpenAPI 3000: "RT token was not provided (WP13n-Token header)".
-    let Some(token) = req.header("wp13n-token") else {
-        return Err(faults::td_error(3000));
-    };
-    // OpenAPI `securitySchemes.wp13n`: "an account number, index number and 32-character
-    // hexadecimal string, joined with slashes" → 3003.
-    let Some(token_account) = token_account(token) else {
-        return Err(faults::td_error(3003));
-    };
-    // OpenAPI 3001: "RT token is not in configuration" (the service's own token wins).
-    let want = svc
-        .and_then(|s| s.token.as_deref())
-        .or(state.p13n_token.as_deref());
-    if want.is_some_and(|w| w != token) {
-        return Err(faults::td_error(3001));
-    }
-    // OpenAPI 3002: "RT token account conflicts with Authed user account"; the account is the
-    // key's part before `/` (OpenAPI `securitySchemes.td1`: "an account number prefix, slash").
-    if let Some((key_account, _)) = state.api_key.split_once('/') {
-        if key_account != token_account {
-            return Err(faults::td_error(3002));
-        }
-    }
-    // OpenAPI 3005 "Request origin not in IP whitelist"; td-api.md: tokens carry allowed IPs.
-    // The simulator compares exact addresses with the connection's peer.
-    if let Some(ips) = svc.and_then(|s| s.allowed_ips.as_ref()) {
-        let peer = req.peer.to_canonical();
-        if !ips.iter().any(|ip| ip.parse::<IpAddr>().ok() == Some(peer)) {
-            return Err(td_error_because(3005, &format!("{peer} is not allowed")));
-        }
-    }
-    // td-api.md: browsers post to /public with an `Origin` header, "error 3007 when it is
-    // invalid or missing"; a service's `allowed_origins` narrows it (the simulator's choice).
-    if public {
-        let origin = req.header("origin").unwrap_or("");
-        if !origin_ok(origin) {
-            return Err(faults::td_error(3007));
-        }
-        if let Some(allowed) = svc.and_then(|s| s.allowed_origins.as_ref()) {
-            if !allowed.iter().any(|a| a == origin) {
-                return Err(td_error_because(3007, "origin not allowed"));
-            }
-        }
-    }
+    auth::p13n(state, req, svc, public)?;
     // OpenAPI path parameters: `pattern: '[0-9a-z_]{3,128}'`; no code documented: a 404.
     if !name_ok(database) || !name_ok(table) {
         return Err(Answer::json(
@@ -178,54 +135,11 @@ fn check(
     Ok(())
 }
 
-/// The account of a well-formed token `{digits}/{digits}/{32 hex}`.
-fn token_account(token: &str) -> Option<&str> {
-    let mut parts = token.split('/');
-    let (account, instance, hex) = (parts.next()?, parts.next()?, parts.next()?);
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let ok = parts.next().is_none()
-        && digits(account)
-        && digits(instance)
-        && hex.len() == 32
-        && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then_some(account)
-}
-
 fn name_ok(name: &str) -> bool {
     (3..=128).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'_')
-}
-
-/// `http(s)://host[:port]` with nothing after it (an Origin, RFC 6454).
-fn origin_ok(origin: &str) -> bool {
-    let Some(rest) = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-    else {
-        return false;
-    };
-    let (host, port) = match rest.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((h, "")) => (h, None),
-            Some((h, p)) => match p.strip_prefix(':') {
-                Some(p) => (h, Some(p)),
-                None => return false,
-            },
-            None => return false,
-        },
-        None => match rest.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        },
-    };
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
-    host_ok && port_ok
 }
 
 /// Whether an `Accept` header accepts the vnd type (none at all accepts anything, RFC 9110).

@@ -1,20 +1,16 @@
 //! Applying a scenario [`Fault`]: held answers (latency), no answer (hang), error statuses with
-//! TD's documented codes, and broken bodies (slow, cut off, huge, not JSON, not UTF-8).
+//! TD's documented codes, and broken bodies (slow, cut off, huge: [`super::bodies`]; not JSON,
+//! not UTF-8).
 //!
 //! Owns the table of TD's p13n error codes (`td_code`), copied from the OpenAPI copy
 //! `spec/openapi/p13n-api.yml` (`requestErrorResponse`, `tooManyRequestsResponse`,
 //! `serverErrorResponse`): a code's status is its family's, its message the OpenAPI's text.
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
 use serde_json::json;
 
+use super::bodies;
 use super::reply::Answer;
 use super::scenario::Fault;
 use super::state::SimState;
@@ -117,30 +113,15 @@ pub(super) async fn apply(
         a.status = status;
         return Some(a);
     }
-    let chunked = |remaining, chunk, delay, fail_after| {
-        let body = Chunked {
-            remaining,
-            chunk,
-            delay,
-            fail_after,
-            sent: 0,
-            sleep: None,
-        };
-        Answer::stream(200, body.boxed(), "application/json")
-    };
+    let streamed = |body| Answer::stream(200, body, "application/json");
     if f.trickle {
-        return Some(chunked(
-            usize::MAX,
-            1,
-            Some(Duration::from_millis(200)),
-            None,
-        ));
+        return Some(streamed(bodies::trickle()));
     }
     if f.reset {
-        return Some(chunked(1 << 20, 1024, None, Some(4096)));
+        return Some(streamed(bodies::cut_off()));
     }
     if let Some(n) = f.body_bytes {
-        return Some(chunked(n, 64 * 1024, None, None));
+        return Some(streamed(bodies::huge(n)));
     }
     let json_type = Some("application/json");
     if f.malformed {
@@ -155,57 +136,6 @@ pub(super) async fn apply(
         return Some(Answer::bytes(200, body, json_type));
     }
     None
-}
-
-/// A body that sends `remaining` bytes of spaces (after a `[`) in chunks, optionally slowly or
-/// cut off after `fail_after` bytes.
-struct Chunked {
-    remaining: usize,
-    chunk: usize,
-    delay: Option<Duration>,
-    fail_after: Option<usize>,
-    sent: usize,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Body for Chunked {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        use std::future::Future;
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        if let Some(limit) = self.fail_after {
-            if self.sent >= limit {
-                return Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "simulated reset",
-                ))));
-            }
-        }
-        if let Some(d) = self.delay {
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(d)));
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.sleep = None;
-        }
-        let n = self.chunk.min(self.remaining);
-        self.remaining -= n;
-        self.sent += n;
-        let mut buf = vec![b' '; n];
-        if self.sent == n {
-            buf[0] = b'[';
-        }
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
-    }
 }
 
 #[cfg(test)]

@@ -319,16 +319,7 @@ async fn the_user_is_read_from_the_services_user_key() {
 }
 
 #[test]
-fn token_and_origin_forms() {
-    assert_eq!(token_account(TOKEN), Some("1"));
-    assert_eq!(
-        token_account("12/0/6b6ea5f8df5845fa8e7962f9e1ba84a3"),
-        Some("12")
-    );
-    assert_eq!(token_account("1/2/6b6ea5f8df5845fa8e7962f9e1ba84a"), None);
-    assert!(origin_ok("https://[::1]:8443"));
-    assert!(!origin_ok("https://"));
-    assert!(!origin_ok("https://a.example:99999"));
+fn uuid_forms() {
     assert!(uuid_ok("b82aad42-481b-4ca7-87c0-848a34f3c85f"));
     assert!(!uuid_ok("b82aad42481b4ca787c0848a34f3c85f"));
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::scenario::{Fault, Scenario, SimFlavor, SimService};
-use crate::schedule::mix64 as mix;
+use crate::seed::mix;
 
 /// One request received, for `/_sim/stats`.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -272,7 +272,7 @@ impl SimState {
     /// A service's metrics now: figures that drift on a minute-long wave, phase per service.
     pub(super) fn metric_figures(&self, svc: &str) -> MetricFigures {
         let t = unix_now();
-        let phase = (crate::schedule::stable_hash(svc) % 1000) as f64;
+        let phase = (crate::seed::of(svc) % 1000) as f64;
         let wave = ((t / 60.0) + phase).sin();
         MetricFigures {
             error_rate: (0.01 + 0.004 * wave).max(0.0),
@@ -297,7 +297,7 @@ impl SimState {
             ..LogStream::default()
         });
         let n = ((now - stream.generated_until) * rate).floor() as u64;
-        let seed = crate::schedule::stable_hash(svc);
+        let seed = crate::seed::of(svc);
         for i in 0..n.min(100_000) {
             stream.seq += 1;
             let s = stream.seq;

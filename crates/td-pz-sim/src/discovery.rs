@@ -38,7 +38,7 @@ pub(super) async fn answer(
         service: ps.to_string(),
         answer,
     };
-    if let Some(a) = super::check_key(state, &sc, req) {
+    if let Some(a) = super::auth::check_key(state, &sc, req) {
         return done(a);
     }
     let fault = state.fault(ps, None, "discovery");
