@@ -12,8 +12,8 @@ constants below (every threshold and SLO target lives here, nowhere else) and ru
 
 Profiles:
   default  the production rules: alerts/td-pz-rules.yaml.
-  test     the same rules, expressions and thresholds, for the end-to-end test only: every `for:` is
-           capped at TEST_FOR_CAP (15s) and every rule group is evaluated every TEST_GROUP_INTERVAL (5s),
+  test     the same rules, expressions and thresholds, for the end-to-end test only: every `for:` and
+           `keep_firing_for:` is capped at TEST_FOR_CAP (15s) and every rule group is evaluated every TEST_GROUP_INTERVAL (5s),
            so an alert fires within seconds of the fault the simulator injects. Never load it in
            production. Nothing else differs (see docs/runbooks.md, "Test profile").
 
@@ -76,16 +76,30 @@ BURN_FAST = [(14.4, "1h", "5m"), (6, "6h", "30m")]
 BURN_SLOW = [(3, "1d", "2h"), (1, "3d", "6h")]
 SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
 
+# Cause alerts (TdPzApiKeyRejected, TdPzServiceNotFound, TdPzServiceUnavailable) page when one target (a
+# probe, or a poller) of a service failed for their reasons CAUSE_MIN_FAILURES times within CAUSE_WINDOW:
+# with the default 30 s probe schedule the third failure comes 60 s after the first, so a sustained cause
+# pages about 2 minutes after it starts (scrape and evaluation delays included), and one or two failures
+# never page. Counted per target, so one bad moment seen by every probe of a service counts once.
+CAUSE_MIN_FAILURES = 3
+CAUSE_WINDOW = "5m"
+# The reasons of each cause (src/reason.rs). TD's p13n 5xx codes (9999, 1001-1005, 2001, 2002, 2011, 2012,
+# 2014, 2021, 3013) are `server_error`, a plain 503 is `unavailable`: both are an outage of the service.
+CAUSE_REASONS = {
+    "TdPzApiKeyRejected": ["unauthorized", "forbidden", "token_rejected", "token_misconfigured"],
+    "TdPzServiceNotFound": ["not_found"],
+    "TdPzServiceUnavailable": ["unavailable", "server_error"],
+}
 # `for:` of each alert, in seconds.
 FOR = {
-    "TdPzExporterDown": 120,
-    "TdPzExporterAbsent": 300,
+    "TdPzExporterDown": 90,
+    "TdPzExporterAbsent": 120,
     "TdPzPollerStale": 60,
     "TdPzConfigReloadFailed": 60,
     "TdPzScheduleSkipping": 60,
-    "TdPzApiKeyRejected": 60,
-    "TdPzServiceNotFound": 120,
-    "TdPzServiceUnavailable": 300,
+    "TdPzApiKeyRejected": 0,
+    "TdPzServiceNotFound": 0,
+    "TdPzServiceUnavailable": 0,
     "TdPzRateLimited": 300,
     "TdPzProbeFailing": 300,
     "TdPzWrongSection": 300,
@@ -152,6 +166,19 @@ LATENCY_BUDGET = round(1 - LATENCY_SLO, 10)
 RATE_WARNING_RPS = round(TD_RATE_LIMIT_RPS * TD_RATE_LIMIT_WARNING_RATIO, 10)
 
 
+def seconds_of(d):
+    """ "30m" -> 1800: a duration as the constants above spell it."""
+    return int(d[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[d[-1]]
+
+
+# The cause alerts keep firing this long after their condition clears (`keep_firing_for`), so that the
+# burn-rate alerts they inhibit (alerts/alertmanager.yml) stay inhibited while the failures drain from the
+# fast burn's short windows: the longest short window of BURN_FAST (docs/runbooks.md, "Burn-rate timing").
+# The slow burns (tickets) keep their longer tails: the budget really was spent.
+CAUSE_KEEP_FIRING_SECONDS = max(seconds_of(short) for _, _, short in BURN_FAST)
+KEEP_FIRING_FOR = {name: CAUSE_KEEP_FIRING_SECONDS for name in CAUSE_REASONS}
+
+
 # ----------------------------------------------------------------------------------------- recording rules
 
 def recording_rules():
@@ -199,10 +226,11 @@ def recording_rules():
 def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
     labels = {"severity": severity}
     labels.update(extra_labels or {})
+    rule = {"alert": name, "expr": expr, "for": FOR[name]}
+    if name in KEEP_FIRING_FOR:
+        rule["keep_firing_for"] = KEEP_FIRING_FOR[name]
     return {
-        "alert": name,
-        "expr": expr,
-        "for": FOR[name],
+        **rule,
         "labels": labels,
         "annotations": {
             "summary": summary,
@@ -211,6 +239,27 @@ def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVIC
             "dashboard_url": dashboard,
         },
     }
+
+
+def cause_failures(name):
+    """The most failures one target (a probe, or a poller) of a service had for the reasons of cause `name`
+    within CAUSE_WINDOW, where that is at least CAUSE_MIN_FAILURES."""
+    m = f'reason=~"{"|".join(CAUSE_REASONS[name])}"'
+    return (f"max by ({INST_SVC}) (\n"
+            f"  sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f"  or\n"
+            f"  sum by ({INST_SVC}, poller) (increase(td_pz_poll_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f") >= {CAUSE_MIN_FAILURES}")
+
+
+CAUSE_AFTER = (" After the fix this alert keeps firing while the failures drain from the fast burn-rate windows, "
+               "so the burn-rate pages they caused stay inhibited.")
+
+
+def cause_count(what):
+    """ "A probe or poller of <service> had 4 requests refused in the last 5m (it pages at 3)" """
+    return ("A probe or poller of " + WHERE + " had {{ $value | humanize }} requests " + what + " in the last "
+            + f"{CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES})")
 
 
 def failures_increase(reason_matcher, window="5m", metrics=("td_pz_probe_failures_total", "td_pz_poll_failures_total")):
@@ -270,23 +319,23 @@ def api_alerts():
               "or service_id). Their names are on the exporter status page under \"Discovered in TD\": add "
               "them to the configuration with probes, or to the parent segment's ignore list.",
               dashboard=DASHBOARD_OVERVIEW),
-        alert("TdPzApiKeyRejected",
-              failures_increase('=~"unauthorized|forbidden|token_rejected|token_misconfigured"'), "critical",
+        alert("TdPzApiKeyRejected", cause_failures("TdPzApiKeyRejected"), "critical",
               "TD rejects the API key or token used for {{ $labels.pz_service }}",
-              "{{ $value | humanize }} requests for " + WHERE + " were refused in the last 5m: 401/403 (the API "
-              "key) or, on p13n, TD's token codes (3000-3003, 3006: token_rejected; 2015, 3010-3012: "
-              "token_misconfigured). The key or token was rotated or revoked, or lacks access; the TD code is "
-              "on the target's status page.",
+              cause_count("refused") + ": 401/403 (the API key) or, on p13n, TD's token codes "
+              "(3000-3003, 3006: token_rejected; 2015, 3010-3012: token_misconfigured). The key or token was "
+              "rotated or revoked, or lacks access; the TD code is on the target's status page." + CAUSE_AFTER,
               ),
-        alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
+        alert("TdPzServiceNotFound", cause_failures("TdPzServiceNotFound"), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
-              "{{ $value | humanize }} requests for " + WHERE + " were answered 404 Not Found in the last 5m. "
-              "Verify the service name and the parent segment id; the service may have been deleted or renamed.",
+              cause_count("answered 404 Not Found") + ". Verify the service name and the parent "
+              "segment id; the service may have been deleted or renamed." + CAUSE_AFTER,
               ),
-        alert("TdPzServiceUnavailable", failures_increase('="unavailable"'), "critical",
-              "Personalization service {{ $labels.pz_service }} is unavailable (503)",
-              "{{ $value | humanize }} requests for " + WHERE + " were answered 503 Service Unavailable in the "
-              "last 5m. Check the RT configuration status of the parent segment.",
+        alert("TdPzServiceUnavailable", cause_failures("TdPzServiceUnavailable"), "critical",
+              "Personalization service {{ $labels.pz_service }} is unavailable (503 or TD server errors)",
+              "A probe or poller of " + WHERE + " had {{ $value | humanize }} requests answered 503 Service "
+              "Unavailable or a TD server error (other 5xx; on p13n TD's codes 9999, 1001-1005, 2001, 2002, 2011, "
+              f"2012, 2014, 2021, 3013) in the last {CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES}). Check the RT "
+              "configuration status of the parent segment, then TD's status." + CAUSE_AFTER,
               ),
         alert("TdPzRateLimited",
               failures_increase('="rate_limited"') + "\nor\n"
@@ -447,9 +496,10 @@ def groups(profile):
         if profile == "test":
             g["interval"] = TEST_GROUP_INTERVAL
         for r in g["rules"]:
-            if "for" in r:
-                secs = min(r["for"], TEST_FOR_CAP) if profile == "test" else r["for"]
-                r["for"] = dur(secs)
+            for key in ("for", "keep_firing_for"):
+                if key in r:
+                    secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
+                    r[key] = dur(secs)
     return gs
 
 
@@ -481,7 +531,7 @@ def emit(profile):
         out.append("    rules:")
         for r in g["rules"]:
             first = True
-            for key in ("record", "alert", "expr", "for", "labels", "annotations"):
+            for key in ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"):
                 if key not in r:
                     continue
                 lead = "      - " if first else "        "
@@ -513,6 +563,8 @@ def header_lines():
 #   burn-rate alerts (Google SRE workbook): fast/page {burn_text(BURN_FAST)};
 #                                           slow/ticket {burn_text(BURN_SLOW)}
 # Thresholds:
+#   cause pages            {CAUSE_MIN_FAILURES} failures of one probe or poller within {CAUSE_WINDOW} (key rejected, 404, 503/5xx); they
+#                          keep firing {dur(CAUSE_KEEP_FIRING_SECONDS)} after, so the fast burn-rate pages they inhibit drain first
 #   TD error_rate          warning > {pct(ERROR_RATE_WARNING)}, critical > {pct(ERROR_RATE_CRITICAL)}
 #   probe latency p95      > {num(PROBE_P95_THRESHOLD_SECONDS)}s
 #   fallback share         section=~"{'|'.join(FALLBACK_SECTIONS)}" > {pct(FALLBACK_SHARE_THRESHOLD)}
@@ -521,12 +573,13 @@ def header_lines():
 #   poller stale           last success older than {dur(POLLER_STALE_SECONDS)} (pollers {', '.join(STALE_POLLERS)})
 #
 # Test profile: `python3 scripts/gen-rules.py --profile=test --out=PATH` writes the same rules with every
-# `for:` capped at {TEST_FOR_CAP}s and every group evaluated every {TEST_GROUP_INTERVAL}, for the end-to-end test only."""
+# `for:` and `keep_firing_for:` capped at {TEST_FOR_CAP}s and every group evaluated every {TEST_GROUP_INTERVAL}, for the
+# end-to-end test only."""
 
 
 HEADER = header_lines()
-HEADER_TEST = ("# TEST PROFILE: every `for:` capped at %ds, groups evaluated every %s. For the end-to-end test\n"
-               "# only; never load this in production. Users load alerts/td-pz-rules.yaml.\n#\n"
+HEADER_TEST = ("# TEST PROFILE: every `for:` and `keep_firing_for:` capped at %ds, groups evaluated every %s. For\n"
+               "# the end-to-end test only; never load this in production. Users load alerts/td-pz-rules.yaml.\n#\n"
                % (TEST_FOR_CAP, TEST_GROUP_INTERVAL)) + header_lines()
 
 
