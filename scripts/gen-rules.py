@@ -4,6 +4,7 @@
     python3 scripts/gen-rules.py                      # (re)write alerts/td-pz-rules.yaml
     python3 scripts/gen-rules.py --check              # exit 1 with a diff if the checked-in file is stale
     python3 scripts/gen-rules.py --profile=test --out=/tmp/td-pz-rules.test.yaml
+    python3 scripts/gen-rules.py --profile=test --window-scale=60 --out=...  # burn windows / 60 as well
     python3 scripts/gen-rules.py --route-cases        # one amtool routing case per alert (check-alerts.sh)
     python3 scripts/gen-rules.py --list-alerts        # the alert names, one a line
 
@@ -181,25 +182,28 @@ KEEP_FIRING_FOR = {name: CAUSE_KEEP_FIRING_SECONDS for name in CAUSE_REASONS}
 
 # ----------------------------------------------------------------------------------------- recording rules
 
-def recording_rules():
+def recording_rules(window_scale=1):
+    """`window_scale` (test profile only) divides the range of each SLO window; the names keep the window."""
     rules = []
     for w in SLO_WINDOWS:
+        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
         rules.append({
             "record": f"pz_service:td_pz_probe_errors:ratio_rate{w}",
-            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{w}]))\n"
+            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{r}]))\n"
                      f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probes_total[{w}]))"),
+                     f"sum by ({SVC}) (rate(td_pz_probes_total[{r}]))"),
         })
     for w in SLO_WINDOWS:
+        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
         rules.append({
             "record": f"pz_service:td_pz_probe_slow:ratio_rate{w}",
             "expr": (f"(\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))\n"
                      f"  -\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{w}]))\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{r}]))\n"
                      f")\n"
                      f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))"),
+                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))"),
         })
     rules.append({
         "record": "pz_service:td_pz_probe_availability:ratio_rate5m",
@@ -481,9 +485,9 @@ def slo_alerts():
     return out
 
 
-def groups(profile):
+def groups(profile, window_scale=1):
     gs = [
-        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules()},
+        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules(window_scale)},
         {"name": "td-pz-exporter", "interval": ALERT_INTERVAL, "rules": exporter_alerts()},
         {"name": "td-pz-api", "interval": ALERT_INTERVAL, "rules": api_alerts()},
         {"name": "td-pz-probes", "interval": ALERT_INTERVAL, "rules": probe_alerts()},
@@ -499,6 +503,9 @@ def groups(profile):
             for key in ("for", "keep_firing_for"):
                 if key in r:
                     secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
+                    if key == "keep_firing_for" and window_scale > 1:
+                        # scaled with the burn windows it must outlast, not capped
+                        secs = r[key] // window_scale
                     r[key] = dur(secs)
     return gs
 
@@ -523,9 +530,13 @@ def scalar(s, indent):
     return "'" + s.replace("'", "''") + "'"
 
 
-def emit(profile):
-    out = [HEADER_TEST if profile == "test" else HEADER, "groups:"]
-    for g in groups(profile):
+def emit(profile, window_scale=1):
+    head = HEADER_TEST if profile == "test" else HEADER
+    if window_scale > 1:
+        head = (f"# WINDOWS SCALED: the SLO windows of the recording rules are divided by {window_scale} (the names keep\n"
+                f"# the unscaled window); keep_firing_for is divided with them instead of capped. End-to-end test only.\n") + head
+    out = [head, "groups:"]
+    for g in groups(profile, window_scale):
         out.append(f"  - name: {scalar(g['name'], 0)}")
         out.append(f"    interval: {g['interval']}")
         out.append("    rules:")
@@ -606,7 +617,14 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 with a diff if different")
     ap.add_argument("--route-cases", action="store_true", help="print one amtool routing case per alert")
     ap.add_argument("--list-alerts", action="store_true", help="print the alert names")
+    ap.add_argument("--window-scale", type=int, default=1, metavar="N",
+                    help="test profile only: divide the SLO windows of the recording rules by N, and the cause "
+                         "alerts' keep_firing_for with them (60: 1h -> 1m, 30m -> 30s), so that an end-to-end "
+                         "test sees a burn-rate alert drain while its cause still fires")
     a = ap.parse_args()
+    if a.window_scale != 1 and (a.profile != "test" or a.window_scale < 1
+                                or any(seconds_of(w) % a.window_scale for w in SLO_WINDOWS)):
+        ap.error("--window-scale needs --profile=test and must divide every SLO window's seconds")
 
     if a.route_cases:
         sys.stdout.write(route_cases())
@@ -618,7 +636,7 @@ def main():
                     print(r["alert"])
         return 0
 
-    text = emit(a.profile)
+    text = emit(a.profile, a.window_scale)
     out = a.out or DEFAULT_OUT
     if a.check:
         if out == "-":
