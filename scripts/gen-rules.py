@@ -4,6 +4,7 @@
     python3 scripts/gen-rules.py                      # (re)write alerts/td-pz-rules.yaml
     python3 scripts/gen-rules.py --check              # exit 1 with a diff if the checked-in file is stale
     python3 scripts/gen-rules.py --profile=test --out=/tmp/td-pz-rules.test.yaml
+    python3 scripts/gen-rules.py --profile=test --window-scale=60 --out=...  # burn windows / 60 as well
     python3 scripts/gen-rules.py --route-cases        # one amtool routing case per alert (check-alerts.sh)
     python3 scripts/gen-rules.py --list-alerts        # the alert names, one a line
 
@@ -12,8 +13,8 @@ constants below (every threshold and SLO target lives here, nowhere else) and ru
 
 Profiles:
   default  the production rules: alerts/td-pz-rules.yaml.
-  test     the same rules, expressions and thresholds, for the end-to-end test only: every `for:` is
-           capped at TEST_FOR_CAP (15s) and every rule group is evaluated every TEST_GROUP_INTERVAL (5s),
+  test     the same rules, expressions and thresholds, for the end-to-end test only: every `for:` and
+           `keep_firing_for:` is capped at TEST_FOR_CAP (15s) and every rule group is evaluated every TEST_GROUP_INTERVAL (5s),
            so an alert fires within seconds of the fault the simulator injects. Never load it in
            production. Nothing else differs (see docs/runbooks.md, "Test profile").
 
@@ -76,16 +77,30 @@ BURN_FAST = [(14.4, "1h", "5m"), (6, "6h", "30m")]
 BURN_SLOW = [(3, "1d", "2h"), (1, "3d", "6h")]
 SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
 
+# Cause alerts (TdPzApiKeyRejected, TdPzServiceNotFound, TdPzServiceUnavailable) page when one target (a
+# probe, or a poller) of a service failed for their reasons CAUSE_MIN_FAILURES times within CAUSE_WINDOW:
+# with the default 30 s probe schedule the third failure comes 60 s after the first, so a sustained cause
+# pages about 2 minutes after it starts (scrape and evaluation delays included), and one or two failures
+# never page. Counted per target, so one bad moment seen by every probe of a service counts once.
+CAUSE_MIN_FAILURES = 3
+CAUSE_WINDOW = "5m"
+# The reasons of each cause (src/reason.rs). TD's p13n 5xx codes (9999, 1001-1005, 2001, 2002, 2011, 2012,
+# 2014, 2021, 3013) are `server_error`, a plain 503 is `unavailable`: both are an outage of the service.
+CAUSE_REASONS = {
+    "TdPzApiKeyRejected": ["unauthorized", "forbidden", "token_rejected", "token_misconfigured"],
+    "TdPzServiceNotFound": ["not_found"],
+    "TdPzServiceUnavailable": ["unavailable", "server_error"],
+}
 # `for:` of each alert, in seconds.
 FOR = {
-    "TdPzExporterDown": 120,
-    "TdPzExporterAbsent": 300,
+    "TdPzExporterDown": 90,
+    "TdPzExporterAbsent": 120,
     "TdPzPollerStale": 60,
     "TdPzConfigReloadFailed": 60,
     "TdPzScheduleSkipping": 60,
-    "TdPzApiKeyRejected": 60,
-    "TdPzServiceNotFound": 120,
-    "TdPzServiceUnavailable": 300,
+    "TdPzApiKeyRejected": 0,
+    "TdPzServiceNotFound": 0,
+    "TdPzServiceUnavailable": 0,
     "TdPzRateLimited": 300,
     "TdPzProbeFailing": 300,
     "TdPzWrongSection": 300,
@@ -152,27 +167,43 @@ LATENCY_BUDGET = round(1 - LATENCY_SLO, 10)
 RATE_WARNING_RPS = round(TD_RATE_LIMIT_RPS * TD_RATE_LIMIT_WARNING_RATIO, 10)
 
 
+def seconds_of(d):
+    """ "30m" -> 1800: a duration as the constants above spell it."""
+    return int(d[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[d[-1]]
+
+
+# The cause alerts keep firing this long after their condition clears (`keep_firing_for`), so that the
+# burn-rate alerts they inhibit (alerts/alertmanager.yml) stay inhibited while the failures drain from the
+# fast burn's short windows: the longest short window of BURN_FAST (docs/runbooks.md, "Burn-rate timing").
+# The slow burns (tickets) keep their longer tails: the budget really was spent.
+CAUSE_KEEP_FIRING_SECONDS = max(seconds_of(short) for _, _, short in BURN_FAST)
+KEEP_FIRING_FOR = {name: CAUSE_KEEP_FIRING_SECONDS for name in CAUSE_REASONS}
+
+
 # ----------------------------------------------------------------------------------------- recording rules
 
-def recording_rules():
+def recording_rules(window_scale=1):
+    """`window_scale` (test profile only) divides the range of each SLO window; the names keep the window."""
     rules = []
     for w in SLO_WINDOWS:
+        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
         rules.append({
             "record": f"pz_service:td_pz_probe_errors:ratio_rate{w}",
-            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{w}]))\n"
+            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{r}]))\n"
                      f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probes_total[{w}]))"),
+                     f"sum by ({SVC}) (rate(td_pz_probes_total[{r}]))"),
         })
     for w in SLO_WINDOWS:
+        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
         rules.append({
             "record": f"pz_service:td_pz_probe_slow:ratio_rate{w}",
             "expr": (f"(\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))\n"
                      f"  -\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{w}]))\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{r}]))\n"
                      f")\n"
                      f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{w}]))"),
+                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))"),
         })
     rules.append({
         "record": "pz_service:td_pz_probe_availability:ratio_rate5m",
@@ -199,10 +230,11 @@ def recording_rules():
 def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
     labels = {"severity": severity}
     labels.update(extra_labels or {})
+    rule = {"alert": name, "expr": expr, "for": FOR[name]}
+    if name in KEEP_FIRING_FOR:
+        rule["keep_firing_for"] = KEEP_FIRING_FOR[name]
     return {
-        "alert": name,
-        "expr": expr,
-        "for": FOR[name],
+        **rule,
         "labels": labels,
         "annotations": {
             "summary": summary,
@@ -211,6 +243,27 @@ def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVIC
             "dashboard_url": dashboard,
         },
     }
+
+
+def cause_failures(name):
+    """The most failures one target (a probe, or a poller) of a service had for the reasons of cause `name`
+    within CAUSE_WINDOW, where that is at least CAUSE_MIN_FAILURES."""
+    m = f'reason=~"{"|".join(CAUSE_REASONS[name])}"'
+    return (f"max by ({INST_SVC}) (\n"
+            f"  sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f"  or\n"
+            f"  sum by ({INST_SVC}, poller) (increase(td_pz_poll_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f") >= {CAUSE_MIN_FAILURES}")
+
+
+CAUSE_AFTER = (" After the fix this alert keeps firing while the failures drain from the fast burn-rate windows, "
+               "so the burn-rate pages they caused stay inhibited.")
+
+
+def cause_count(what):
+    """ "A probe or poller of <service> had 4 requests refused in the last 5m (it pages at 3)" """
+    return ("A probe or poller of " + WHERE + " had {{ $value | humanize }} requests " + what + " in the last "
+            + f"{CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES})")
 
 
 def failures_increase(reason_matcher, window="5m", metrics=("td_pz_probe_failures_total", "td_pz_poll_failures_total")):
@@ -270,23 +323,23 @@ def api_alerts():
               "or service_id). Their names are on the exporter status page under \"Discovered in TD\": add "
               "them to the configuration with probes, or to the parent segment's ignore list.",
               dashboard=DASHBOARD_OVERVIEW),
-        alert("TdPzApiKeyRejected",
-              failures_increase('=~"unauthorized|forbidden|token_rejected|token_misconfigured"'), "critical",
+        alert("TdPzApiKeyRejected", cause_failures("TdPzApiKeyRejected"), "critical",
               "TD rejects the API key or token used for {{ $labels.pz_service }}",
-              "{{ $value | humanize }} requests for " + WHERE + " were refused in the last 5m: 401/403 (the API "
-              "key) or, on p13n, TD's token codes (3000-3003, 3006: token_rejected; 2015, 3010-3012: "
-              "token_misconfigured). The key or token was rotated or revoked, or lacks access; the TD code is "
-              "on the target's status page.",
+              cause_count("refused") + ": 401/403 (the API key) or, on p13n, TD's token codes "
+              "(3000-3003, 3006: token_rejected; 2015, 3010-3012: token_misconfigured). The key or token was "
+              "rotated or revoked, or lacks access; the TD code is on the target's status page." + CAUSE_AFTER,
               ),
-        alert("TdPzServiceNotFound", failures_increase('="not_found"'), "critical",
+        alert("TdPzServiceNotFound", cause_failures("TdPzServiceNotFound"), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
-              "{{ $value | humanize }} requests for " + WHERE + " were answered 404 Not Found in the last 5m. "
-              "Verify the service name and the parent segment id; the service may have been deleted or renamed.",
+              cause_count("answered 404 Not Found") + ". Verify the service name and the parent "
+              "segment id; the service may have been deleted or renamed." + CAUSE_AFTER,
               ),
-        alert("TdPzServiceUnavailable", failures_increase('="unavailable"'), "critical",
-              "Personalization service {{ $labels.pz_service }} is unavailable (503)",
-              "{{ $value | humanize }} requests for " + WHERE + " were answered 503 Service Unavailable in the "
-              "last 5m. Check the RT configuration status of the parent segment.",
+        alert("TdPzServiceUnavailable", cause_failures("TdPzServiceUnavailable"), "critical",
+              "Personalization service {{ $labels.pz_service }} is unavailable (503 or TD server errors)",
+              "A probe or poller of " + WHERE + " had {{ $value | humanize }} requests answered 503 Service "
+              "Unavailable or a TD server error (other 5xx; on p13n TD's codes 9999, 1001-1005, 2001, 2002, 2011, "
+              f"2012, 2014, 2021, 3013) in the last {CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES}). Check the RT "
+              "configuration status of the parent segment, then TD's status." + CAUSE_AFTER,
               ),
         alert("TdPzRateLimited",
               failures_increase('="rate_limited"') + "\nor\n"
@@ -432,9 +485,9 @@ def slo_alerts():
     return out
 
 
-def groups(profile):
+def groups(profile, window_scale=1):
     gs = [
-        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules()},
+        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules(window_scale)},
         {"name": "td-pz-exporter", "interval": ALERT_INTERVAL, "rules": exporter_alerts()},
         {"name": "td-pz-api", "interval": ALERT_INTERVAL, "rules": api_alerts()},
         {"name": "td-pz-probes", "interval": ALERT_INTERVAL, "rules": probe_alerts()},
@@ -447,9 +500,13 @@ def groups(profile):
         if profile == "test":
             g["interval"] = TEST_GROUP_INTERVAL
         for r in g["rules"]:
-            if "for" in r:
-                secs = min(r["for"], TEST_FOR_CAP) if profile == "test" else r["for"]
-                r["for"] = dur(secs)
+            for key in ("for", "keep_firing_for"):
+                if key in r:
+                    secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
+                    if key == "keep_firing_for" and window_scale > 1:
+                        # scaled with the burn windows it must outlast, not capped
+                        secs = r[key] // window_scale
+                    r[key] = dur(secs)
     return gs
 
 
@@ -473,15 +530,19 @@ def scalar(s, indent):
     return "'" + s.replace("'", "''") + "'"
 
 
-def emit(profile):
-    out = [HEADER_TEST if profile == "test" else HEADER, "groups:"]
-    for g in groups(profile):
+def emit(profile, window_scale=1):
+    head = HEADER_TEST if profile == "test" else HEADER
+    if window_scale > 1:
+        head = (f"# WINDOWS SCALED: the SLO windows of the recording rules are divided by {window_scale} (the names keep\n"
+                f"# the unscaled window); keep_firing_for is divided with them instead of capped. End-to-end test only.\n") + head
+    out = [head, "groups:"]
+    for g in groups(profile, window_scale):
         out.append(f"  - name: {scalar(g['name'], 0)}")
         out.append(f"    interval: {g['interval']}")
         out.append("    rules:")
         for r in g["rules"]:
             first = True
-            for key in ("record", "alert", "expr", "for", "labels", "annotations"):
+            for key in ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"):
                 if key not in r:
                     continue
                 lead = "      - " if first else "        "
@@ -513,6 +574,8 @@ def header_lines():
 #   burn-rate alerts (Google SRE workbook): fast/page {burn_text(BURN_FAST)};
 #                                           slow/ticket {burn_text(BURN_SLOW)}
 # Thresholds:
+#   cause pages            {CAUSE_MIN_FAILURES} failures of one probe or poller within {CAUSE_WINDOW} (key rejected, 404, 503/5xx); they
+#                          keep firing {dur(CAUSE_KEEP_FIRING_SECONDS)} after, so the fast burn-rate pages they inhibit drain first
 #   TD error_rate          warning > {pct(ERROR_RATE_WARNING)}, critical > {pct(ERROR_RATE_CRITICAL)}
 #   probe latency p95      > {num(PROBE_P95_THRESHOLD_SECONDS)}s
 #   fallback share         section=~"{'|'.join(FALLBACK_SECTIONS)}" > {pct(FALLBACK_SHARE_THRESHOLD)}
@@ -521,12 +584,13 @@ def header_lines():
 #   poller stale           last success older than {dur(POLLER_STALE_SECONDS)} (pollers {', '.join(STALE_POLLERS)})
 #
 # Test profile: `python3 scripts/gen-rules.py --profile=test --out=PATH` writes the same rules with every
-# `for:` capped at {TEST_FOR_CAP}s and every group evaluated every {TEST_GROUP_INTERVAL}, for the end-to-end test only."""
+# `for:` and `keep_firing_for:` capped at {TEST_FOR_CAP}s and every group evaluated every {TEST_GROUP_INTERVAL}, for the
+# end-to-end test only."""
 
 
 HEADER = header_lines()
-HEADER_TEST = ("# TEST PROFILE: every `for:` capped at %ds, groups evaluated every %s. For the end-to-end test\n"
-               "# only; never load this in production. Users load alerts/td-pz-rules.yaml.\n#\n"
+HEADER_TEST = ("# TEST PROFILE: every `for:` and `keep_firing_for:` capped at %ds, groups evaluated every %s. For\n"
+               "# the end-to-end test only; never load this in production. Users load alerts/td-pz-rules.yaml.\n#\n"
                % (TEST_FOR_CAP, TEST_GROUP_INTERVAL)) + header_lines()
 
 
@@ -553,7 +617,14 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 with a diff if different")
     ap.add_argument("--route-cases", action="store_true", help="print one amtool routing case per alert")
     ap.add_argument("--list-alerts", action="store_true", help="print the alert names")
+    ap.add_argument("--window-scale", type=int, default=1, metavar="N",
+                    help="test profile only: divide the SLO windows of the recording rules by N, and the cause "
+                         "alerts' keep_firing_for with them (60: 1h -> 1m, 30m -> 30s), so that an end-to-end "
+                         "test sees a burn-rate alert drain while its cause still fires")
     a = ap.parse_args()
+    if a.window_scale != 1 and (a.profile != "test" or a.window_scale < 1
+                                or any(seconds_of(w) % a.window_scale for w in SLO_WINDOWS)):
+        ap.error("--window-scale needs --profile=test and must divide every SLO window's seconds")
 
     if a.route_cases:
         sys.stdout.write(route_cases())
@@ -565,7 +636,7 @@ def main():
                     print(r["alert"])
         return 0
 
-    text = emit(a.profile)
+    text = emit(a.profile, a.window_scale)
     out = a.out or DEFAULT_OUT
     if a.check:
         if out == "-":

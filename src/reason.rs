@@ -54,13 +54,14 @@ impl Reason {
 
     /// Reasons that alert rules select by name: their series are created at zero up front
     /// so that `increase()` sees the first failure.
-    pub const ALERTED: [Reason; 7] = [
+    pub const ALERTED: [Reason; 8] = [
         Reason::Unauthorized,
         Reason::TokenRejected,
         Reason::TokenMisconfigured,
         Reason::Forbidden,
         Reason::NotFound,
         Reason::Unavailable,
+        Reason::ServerError,
         Reason::RateLimited,
     ];
 

@@ -4,7 +4,7 @@
     python3 tests/e2e/webhook.py --listen=127.0.0.1:PORT --out=FILE.jsonl [--print]
 
 Every POST (Alertmanager's webhook_configs, URL ...?receiver=<name> as written by
-scripts/alertmanager-test-config.py) appends one JSON line to FILE:
+scripts/lib/alerts.py test-config) appends one JSON line to FILE:
 
     {"t": <unix time received>, "path": "/hook", "receiver": "<the receiver query parameter>",
      "body": <the JSON Alertmanager posted>}
