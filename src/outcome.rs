@@ -157,6 +157,23 @@ pub struct ProbeOutcome {
 }
 
 impl ProbeOutcome {
+    /// An outcome at `at` with nothing found yet: a success until a check fails.
+    pub fn at(at: SystemTime) -> Self {
+        ProbeOutcome {
+            at,
+            reason: None,
+            status: None,
+            duration: None,
+            server_processing: None,
+            section: None,
+            section_match: None,
+            td_code: None,
+            checks: Vec::new(),
+            message: String::new(),
+            attempts: Vec::new(),
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.reason.is_none()
     }

@@ -2,17 +2,8 @@ use super::*;
 
 fn outcome(ok: bool) -> ProbeOutcome {
     ProbeOutcome {
-        at: SystemTime::now(),
         reason: (!ok).then_some(Reason::Timeout),
-        status: None,
-        duration: None,
-        server_processing: None,
-        section: None,
-        section_match: None,
-        td_code: None,
-        checks: vec![],
-        message: String::new(),
-        attempts: vec![],
+        ..ProbeOutcome::at(SystemTime::now())
     }
 }
 

@@ -53,19 +53,7 @@ pub async fn run(ctx: &Ctx, svc: &Service, probe: &Probe) -> (ProbeOutcome, Exch
 
 /// Turns an exchange into an outcome. Pure: the unit tests call it with made-up answers.
 pub fn judge(svc: &Service, probe: &Probe, sent: &Sent) -> ProbeOutcome {
-    let mut out = ProbeOutcome {
-        at: SystemTime::now(),
-        reason: None,
-        status: None,
-        duration: None,
-        server_processing: None,
-        section: None,
-        section_match: None,
-        td_code: None,
-        checks: Vec::new(),
-        message: String::new(),
-        attempts: Vec::new(),
-    };
+    let mut out = ProbeOutcome::at(SystemTime::now());
     let resp = match &sent.result {
         Err(f) => {
             out.status = f.status;
