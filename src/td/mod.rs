@@ -4,7 +4,8 @@
 //! deadline per request), reads the body up to a size cap, times it, classifies a failure into a
 //! [`Reason`], and returns a redacted record of what was sent and received. The flavor modules
 //! build requests and parse answers: [`cdp`] (the seed's shape), [`p13n`] (TD's published RT 2.0
-//! API) and [`mgmt`] (service metrics, logs and discovery requests; the answers are read by
+//! API), [`discovery`] (the CDP API's listing of a parent segment's services, as TD pages it) and
+//! [`mgmt`] (the source design's service metrics and logs requests; the answers are read by
 //! [`metrics_answer`] and [`logs_answer`] through the configured mapping).
 
 mod answer;
