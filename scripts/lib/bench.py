@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""The bench driver: every measurement on this machine runs here, under the one measurement lock.
+"""The Python side of the measurements (vs-blackbox, micro), under the one measurement lock.
 
     bench.py vs-blackbox [--rate=20] [--duration=60] [--wrk-seconds=30] [--out=F]   (bench_vs_blackbox.py)
-    bench.py scale [--services=5000] [--duration=300] [--log-rate=0.05] [--out=F]    (bench_scale.py)
     bench.py micro [CRITERION ARGS]                        cargo bench: benches/render.rs, parse.rs, schedule.rs
 
 The lock: flock on $TD_PZ_MEASURE_LOCK (default /tmp/td-pz-measure.lock), held until the last process is
 stopped. The daemon measured is a private copy of $TD_PZ_BIN (default target/$BENCH_PROFILE/td-pz-exporter,
 BENCH_PROFILE=dist: the shipped build). CPU: utime+stime of /proc/PID/stat; peak RSS: VmHWM; the CPU the
 rest of the machine used is reported, so a disturbed run says "re-run". Each prints a table of figures
-and `<name>: N passed, M failed` (goals met or missed). The labs (load, soak, idle) are Rust: benches/soak/.
+and `<name>: N passed, M failed` (goals met or missed). The others (scale, load, soak, idle) are
+Rust: benches/labs/, under the same lock.
 """
 
 import atexit
@@ -156,37 +156,6 @@ def sum_of(samples, name, **match):
     return sum(v for (n, l), v in samples.items() if n == name and all(label(l, k) == w for k, w in match.items()))
 
 
-def buckets(samples, name, **match):
-    """[(le, cumulative count)] of a histogram's _bucket samples, summed over the series matching."""
-    acc = {}
-    for (n, labels), v in samples.items():
-        if n == name and all(label(labels, k) == w for k, w in match.items()):
-            le = float(label(labels, "le"))  # "+Inf" parses as inf
-            acc[le] = acc.get(le, 0.0) + v
-    return sorted(acc.items())
-
-
-def histogram_quantile(q, buckets):
-    """Prometheus' histogram_quantile over [(le, cumulative count)] (le may be inf)."""
-    buckets = sorted(buckets)
-    if not buckets or buckets[-1][1] == 0:
-        return float("nan")
-    rank, (prev_le, prev_c) = q * buckets[-1][1], (0.0, 0.0)
-    for le, c in buckets:
-        if c >= rank:
-            if le == float("inf"):
-                return prev_le
-            return le if c == prev_c else prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c)
-        prev_le, prev_c = le, c
-    return buckets[-1][0]
-
-
-def percentile(values, q):
-    """Nearest-rank percentile (q in 0..100)."""
-    v = sorted(values)
-    return v[max(0, min(len(v) - 1, int(-(-q * len(v) // 100)) - 1))] if v else float("nan")
-
-
 class Report:
     """Figures as a table, then the goals and the `<name>: N passed, M failed` line."""
 
@@ -230,7 +199,7 @@ class Report:
 
 def main():
     cmd, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("-h", [])
-    if cmd not in ("vs-blackbox", "scale", "micro"):
+    if cmd not in ("vs-blackbox", "micro"):
         print(__doc__)
         return 2
     sys.modules["bench"] = sys.modules[__name__]  # the bench modules `import bench` and share its state
@@ -241,7 +210,7 @@ def main():
                                 "--", *args], cwd=ROOT)
     snapshot_binary()
     sys.argv = [f"bench.py {cmd}", *args]
-    return __import__("bench_vs_blackbox" if cmd == "vs-blackbox" else "bench_scale").main()
+    return __import__("bench_vs_blackbox").main()
 
 
 if __name__ == "__main__":

@@ -2,62 +2,34 @@
 //! generated configurations against `td-pz-exporter simulate`, measured from `/proc`.
 //!
 //! ```text
-//! cargo bench --bench soak -- load                            make load  (env LOAD_*)
-//! cargo bench --bench soak -- soak                            make soak  (env SOAK_*)
-//! cargo bench --bench soak -- idle [--duration=60] [--no-demo]  make bench-idle
+//! cargo bench --bench labs -- load                            make load  (env LOAD_*)
+//! cargo bench --bench labs -- soak                            make soak  (env SOAK_*)
+//! cargo bench --bench labs -- idle [--duration=60] [--no-demo] [--out=F]  make bench-idle
+//! cargo bench --bench labs -- scale [--services=5000] [--duration=300] [--log-rate=0.05] [--out=F]
+//!                                                             scripts/bench-scale.sh
 //! ```
 //!
 //! The binary measured is a private copy of `$TD_PZ_BIN` (default `target/dist/td-pz-exporter`, the
 //! shipped build: `cargo build --profile dist`), as others rebuild `target/` meanwhile. The whole run
 //! holds the measurement lock, `flock $TD_PZ_MEASURE_LOCK` (default /tmp/td-pz-measure.lock), which
-//! scripts/lib/bench.py takes too. Each lab prints its figures, a `[PASS]`/`[FAIL]` line per goal and
+//! scripts/lib/bench.py takes too. Each lab prints its figures and goals (report.rs), ending with
 //! `<lab>: N passed, M failed`; the exit status is 1 when a goal failed.
 
 mod idle;
 mod load;
 mod procs;
 mod prom;
+mod report;
+mod scale;
 mod soak;
+
+pub use report::{Checks, Report};
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nix::fcntl::{Flock, FlockArg};
-
-/// The goals of a lab: a line each, then the `<lab>: N passed, M failed` line.
-pub struct Checks {
-    name: &'static str,
-    passed: usize,
-    failed: usize,
-}
-
-impl Checks {
-    pub fn new(name: &'static str) -> Checks {
-        Checks {
-            name,
-            passed: 0,
-            failed: 0,
-        }
-    }
-
-    pub fn check(&mut self, ok: bool, what: &str) {
-        println!("  [{}] {what}", if ok { "PASS" } else { "FAIL" });
-        if ok {
-            self.passed += 1;
-        } else {
-            self.failed += 1;
-        }
-    }
-
-    pub fn finish(self) -> bool {
-        println!(
-            "{}: {} passed, {} failed",
-            self.name, self.passed, self.failed
-        );
-        self.failed == 0
-    }
-}
 
 /// `<LAB>_<KEY>` from the environment, else `default`.
 pub fn env<T: std::str::FromStr>(lab: &str, key: &str, default: T) -> T {
@@ -215,10 +187,10 @@ fn main() -> ExitCode {
         .collect();
     let Some(lab) = args
         .first()
-        .filter(|a| ["load", "soak", "idle"].contains(&a.as_str()))
+        .filter(|a| ["load", "soak", "idle", "scale"].contains(&a.as_str()))
     else {
         eprintln!(
-            "usage: cargo bench --bench soak -- load | soak | idle [--duration=60] [--no-demo]"
+            "usage: cargo bench --bench labs -- load | soak | idle [ARGS] | scale [ARGS] (benches/labs/)"
         );
         return ExitCode::from(2);
     };
@@ -256,6 +228,7 @@ fn main() -> ExitCode {
     let ok = match lab.as_str() {
         "load" => load::run(&bin, &rev),
         "soak" => soak::run(&bin, &rev),
+        "scale" => scale::run(&bin, &rev, &args[1..]),
         _ => idle::run(&bin, &rev, &args[1..]),
     };
     let _ = fs::remove_dir_all(&dir);

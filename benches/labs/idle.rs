@@ -8,7 +8,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::procs::{cpu_seconds, free_port, get, status_kib, Stack, Window};
-use crate::Checks;
+use crate::Report;
 
 /// What a window of `duration` s read of one process.
 struct Idle {
@@ -62,9 +62,13 @@ pub fn run(bin: &Path, rev: &str, args: &[String]) -> bool {
     let (url, pid) = st.exporter(include_str!("../../src/demo.toml"), &sim, &[]);
     let ours = measure(&mut st, pid, &url, duration);
     st.stop();
-    println!("binary: {rev}");
-    println!("window: {:.0} s, {} scrapes", ours.elapsed, ours.scrapes);
-    println!("exporter (demo config) CPU: {:.2} s", ours.cpu);
+    let mut rep = Report::new("bench-idle", rev);
+    rep.row(
+        "window",
+        format!("{:.0} s, {} scrapes", ours.elapsed, ours.scrapes),
+        "",
+    );
+    rep.row("exporter (demo config) CPU", ours.cpu, "s");
     let mut rows = vec![("exporter (demo config)", ours)];
     if !args.iter().any(|a| a == "--no-demo") {
         let demo_args = [
@@ -80,22 +84,19 @@ pub fn run(bin: &Path, rev: &str, args: &[String]) -> bool {
         st.stop();
     }
     for (name, r) in &rows {
-        println!("{name} CPU share: {:.3} % of one core", r.share);
-        println!("{name} RSS: {:.1} MiB", r.rss as f64 / 1024.0);
-        println!("{name} peak RSS: {:.1} MiB", r.hwm as f64 / 1024.0);
+        rep.row(&format!("{name} CPU share"), r.share, "% of one core");
+        rep.row(&format!("{name} RSS"), r.rss as f64 / 1024.0, "MiB");
+        rep.row(&format!("{name} peak RSS"), r.hwm as f64 / 1024.0, "MiB");
     }
     let ours = &rows[0].1;
-    println!("exporter (demo config) threads: {}", ours.threads);
-    println!("other load on the machine: {:.2} cores", ours.other);
-    if ours.other > 0.3 {
-        println!(
-            "note: the machine was busy ({:.2} cores used by others): re-run for clean figures",
-            ours.other
-        );
-    }
-    let mut ch = Checks::new("bench-idle");
+    rep.row("exporter (demo config) threads", ours.threads as usize, "");
+    rep.other(ours.other);
     let peak = ours.hwm as f64 * 1024.0 / 1e6;
-    ch.check(peak < 20.0, &format!("RSS < 20 MB: peak {peak:.1} MB"));
-    ch.check(ours.share < 0.5, &format!("CPU < 0.5%: {:.2}%", ours.share));
-    ch.finish()
+    rep.goal("RSS < 20 MB", peak < 20.0, format!("peak {peak:.1} MB"));
+    rep.goal(
+        "CPU < 0.5%",
+        ours.share < 0.5,
+        format!("{:.2}%", ours.share),
+    );
+    rep.print(args)
 }

@@ -6,6 +6,8 @@ pub const NAMES: &[&str] = &[
     "td_pz_schedule_skipped_total",
     "td_pz_probes_total",
     "td_pz_probe_failures_total",
+    "td_pz_polls_total",
+    "td_pz_poll_failures_total",
     "td_pz_scheduler_jobs",
     "td_pz_scheduler_runs_in_flight",
     "process_cpu_seconds_total",

@@ -69,12 +69,12 @@ impl Stack {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
         let pid = child.id();
         self.children.push((name.to_owned(), child));
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while get(&format!("{url}{ready}"), Duration::from_secs(2)).is_err() {
             self.alive(pid);
             assert!(
                 Instant::now() < deadline,
-                "{name} not ready at {url}{ready} after 60 s"
+                "{name} not ready at {url}{ready} after 300 s"
             );
             sleep(Duration::from_millis(100));
         }
@@ -176,7 +176,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-static CLIENT: LazyLock<(tokio::runtime::Runtime, reqwest::Client)> = LazyLock::new(|| {
+pub static CLIENT: LazyLock<(tokio::runtime::Runtime, reqwest::Client)> = LazyLock::new(|| {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -298,20 +298,40 @@ fn quiet_machine() -> f64 {
     }
 }
 
-/// The cores the rest of the machine used over a window: beyond `pids` and this process.
+/// A window of time: the CPU seconds of `pids` over it, and the cores the rest of the machine used
+/// (beyond `pids` and this process).
 pub struct Window {
     pids: Vec<u32>,
     t0: Instant,
+    cpu0: Vec<f64>,
     rest0: f64,
 }
 
 impl Window {
     pub fn new(pids: &[u32]) -> Window {
+        let cpu0 = pids
+            .iter()
+            .map(|p| cpu_seconds(&p.to_string()).unwrap_or(0.0))
+            .collect();
         Window {
             pids: pids.to_vec(),
             t0: Instant::now(),
+            cpu0,
             rest0: rest(pids),
         }
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+
+    pub fn cpu(&self, pid: u32) -> f64 {
+        let i = self
+            .pids
+            .iter()
+            .position(|p| *p == pid)
+            .expect("a pid of the window");
+        cpu_seconds(&pid.to_string()).unwrap_or(0.0) - self.cpu0[i]
     }
 
     pub fn other_cores(&self) -> f64 {
