@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz                 every cargo-fuzz target (FUZZ_SECONDS=60)"
 	@echo "make bench                bench-vs-blackbox and bench-scale (docs/performance.md)"
 	@echo "make bench-idle | bench-micro | load | soak   more measurements (docs/performance.md, reliability.md)"
+	@echo "                          (scale, load, soak, idle: cargo bench --bench labs -- NAME, benches/labs/)"
 
 test:
 	scripts/test.sh
@@ -39,7 +40,7 @@ stack-fast: build
 fuzz:
 	scripts/fuzz.sh
 
-# Measurements: the shipped (dist) binary, under the measurement lock of scripts/lib/bench.py.
+# Measurements: the shipped (dist) binary, under one measurement lock (scripts/lib/bench.py, benches/labs).
 bench: bench-vs-blackbox bench-scale
 bench-vs-blackbox:
 	scripts/bench-vs-blackbox.sh
@@ -49,6 +50,6 @@ dist:
 	scripts/install-deps.sh bench
 	cargo build --profile dist --locked --bin td-pz-exporter
 bench-idle load soak: dist
-	ulimit -n 65536; TD_PZ_BIN=$(CURDIR)/target/dist/td-pz-exporter python3 scripts/lib/bench.py $(subst bench-,,$@)
+	ulimit -n 65536; TD_PZ_BIN=$(CURDIR)/target/dist/td-pz-exporter cargo bench --locked --bench labs -- $(subst bench-,,$@)
 bench-micro:
 	python3 scripts/lib/bench.py micro

@@ -1,17 +1,15 @@
 #!/usr/bin/env python3
-"""The bench driver: every measurement on this machine runs here, under the one measurement lock.
+"""The Python side of the measurements (vs-blackbox, micro), under the one measurement lock.
 
     bench.py vs-blackbox [--rate=20] [--duration=60] [--wrk-seconds=30] [--out=F]   (bench_vs_blackbox.py)
-    bench.py scale [--services=5000] [--duration=300] [--log-rate=0.05] [--out=F]    (bench_scale.py)
-    bench.py idle [--duration=60] [--no-demo] [--out=F]   the demo configuration idle, then `demo`
-    bench.py load | soak                                   docs/reliability.md (loadsoak.py; env LOAD_*, SOAK_*)
     bench.py micro [CRITERION ARGS]                        cargo bench: benches/render.rs, parse.rs, schedule.rs
 
 The lock: flock on $TD_PZ_MEASURE_LOCK (default /tmp/td-pz-measure.lock), held until the last process is
 stopped. The daemon measured is a private copy of $TD_PZ_BIN (default target/$BENCH_PROFILE/td-pz-exporter,
 BENCH_PROFILE=dist: the shipped build). CPU: utime+stime of /proc/PID/stat; peak RSS: VmHWM; the CPU the
 rest of the machine used is reported, so a disturbed run says "re-run". Each prints a table of figures
-and `<name>: N passed, M failed` (goals met or missed).
+and `<name>: N passed, M failed` (goals met or missed). The others (scale, load, soak, idle) are
+Rust: benches/labs/, under the same lock.
 """
 
 import atexit
@@ -158,37 +156,6 @@ def sum_of(samples, name, **match):
     return sum(v for (n, l), v in samples.items() if n == name and all(label(l, k) == w for k, w in match.items()))
 
 
-def buckets(samples, name, **match):
-    """[(le, cumulative count)] of a histogram's _bucket samples, summed over the series matching."""
-    acc = {}
-    for (n, labels), v in samples.items():
-        if n == name and all(label(labels, k) == w for k, w in match.items()):
-            le = float(label(labels, "le"))  # "+Inf" parses as inf
-            acc[le] = acc.get(le, 0.0) + v
-    return sorted(acc.items())
-
-
-def histogram_quantile(q, buckets):
-    """Prometheus' histogram_quantile over [(le, cumulative count)] (le may be inf)."""
-    buckets = sorted(buckets)
-    if not buckets or buckets[-1][1] == 0:
-        return float("nan")
-    rank, (prev_le, prev_c) = q * buckets[-1][1], (0.0, 0.0)
-    for le, c in buckets:
-        if c >= rank:
-            if le == float("inf"):
-                return prev_le
-            return le if c == prev_c else prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c)
-        prev_le, prev_c = le, c
-    return buckets[-1][0]
-
-
-def percentile(values, q):
-    """Nearest-rank percentile (q in 0..100)."""
-    v = sorted(values)
-    return v[max(0, min(len(v) - 1, int(-(-q * len(v) // 100)) - 1))] if v else float("nan")
-
-
 class Report:
     """Figures as a table, then the goals and the `<name>: N passed, M failed` line."""
 
@@ -230,59 +197,9 @@ class Report:
                 json.dump({"rows": self.rows, "goals": self.goals, "notes": self.notes}, f, indent=1)
 
 
-def idle(args):
-    """The daemon's standing cost: src/demo.toml against a separate simulator (not counted), scraped every
-    15 s; then `td-pz-exporter demo` (simulator in process), for information."""
-    import argparse
-    ap = argparse.ArgumentParser(prog="bench.py idle")
-    ap.add_argument("--duration", type=int, default=60)
-    ap.add_argument("--no-demo", action="store_true")
-    ap.add_argument("--out")
-    a = ap.parse_args(args)
-    st = new_stack("idle")
-
-    def measure(proc, url):
-        time.sleep(10)  # warm-up
-        w, t0, scrapes = Window([proc.pid]), time.monotonic(), 0
-        while time.monotonic() < t0 + a.duration:
-            st.alive(proc)
-            if time.monotonic() >= t0 + 7.5 + 15 * scrapes:
-                stack.http(url + "/metrics")
-                scrapes += 1
-            time.sleep(0.1)
-        w.close()
-        return dict(cpu=w.cpu[proc.pid], share=w.cpu[proc.pid] / w.elapsed * 100, elapsed=w.elapsed, scrapes=scrapes,
-                    other=w.other, **{k: status_kib(proc.pid, k) for k in ("VmRSS", "VmHWM", "Threads")})
-    st.simulator()
-    with open(os.path.join(ROOT, "src", "demo.toml")) as f:
-        url = st.exporter(f.read())
-    ours = measure(st.exporter_proc, url)
-    st.stop()
-    rep = Report("bench-idle")
-    rep.row("window", f"{ours['elapsed']:.0f} s, {ours['scrapes']} scrapes")
-    rep.row("exporter (demo config) CPU", ours["cpu"], "s")
-    rows = [("exporter (demo config)", ours)]
-    if not a.no_demo:
-        port = stack.free_port()
-        demo = st.start("demo", [BIN, "demo", f"--sim.listen-address=127.0.0.1:{stack.free_port()}",
-                                 f"--web.listen-address=127.0.0.1:{port}"])
-        st.wait(demo, f"http://127.0.0.1:{port}/-/ready")
-        rows.append(("`demo` (with simulator)", measure(demo, f"http://127.0.0.1:{port}")))
-        st.stop()
-    for name, r in rows:
-        rep.row(f"{name} CPU share", r["share"], "% of one core")
-        rep.row(f"{name} RSS", r["VmRSS"] / 1024, "MiB")
-        rep.row(f"{name} peak RSS", r["VmHWM"] / 1024, "MiB")
-    rep.row("exporter (demo config) threads", ours["Threads"])
-    rep.other(ours["other"])
-    rep.goal("RSS < 20 MB", ours["VmHWM"] * 1024 < 20e6, f"peak {ours['VmHWM'] * 1024 / 1e6:.1f} MB")
-    rep.goal("CPU < 0.5%", ours["share"] < 0.5, f"{ours['share']:.2f}%")
-    rep.print(a.out)
-
-
 def main():
     cmd, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("-h", [])
-    if cmd not in ("vs-blackbox", "scale", "idle", "load", "soak", "micro"):
+    if cmd not in ("vs-blackbox", "micro"):
         print(__doc__)
         return 2
     sys.modules["bench"] = sys.modules[__name__]  # the bench modules `import bench` and share its state
@@ -292,12 +209,8 @@ def main():
         return subprocess.call(["cargo", "bench", "--bench", "render", "--bench", "parse", "--bench", "schedule",
                                 "--", *args], cwd=ROOT)
     snapshot_binary()
-    if cmd == "idle":
-        return idle(args)
     sys.argv = [f"bench.py {cmd}", *args]
-    module = {"vs-blackbox": "bench_vs_blackbox", "scale": "bench_scale", "load": "loadsoak", "soak": "loadsoak"}[cmd]
-    mod = __import__(module)
-    return mod.main(cmd) if module == "loadsoak" else mod.main()
+    return __import__("bench_vs_blackbox").main()
 
 
 if __name__ == "__main__":
