@@ -11,7 +11,7 @@
 //! - `http/<render|static>/<series>`  the whole GET over loopback (hyper server, keep-alive reqwest
 //!   client) where the handler either renders (`render`) or clones a cached `Bytes` (`static`).
 //!
-//! Series are built with the public `Metrics` API exactly as `examples/series_cost.rs` does
+//! Series are built with the public `Metrics` API exactly as `benches/series_cost.rs` does
 //! (one probe, three pollers, metrics and log fields per service: ~92 series per service).
 
 use std::convert::Infallible;

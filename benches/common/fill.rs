@@ -1,6 +1,6 @@
 //! The series of one typical service (one probe, the metrics and logs pollers, TD's fields, four
 //! log sections: 92 series), built with the public `Metrics` API. Shared by benches/render.rs and
-//! examples/series_cost.rs through `#[path]`.
+//! benches/series_cost.rs through `#[path]`.
 
 use std::time::{Duration, SystemTime};
 

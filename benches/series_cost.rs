@@ -1,10 +1,10 @@
 //! Prints the cost of the series of N services: count, RSS, render time and size.
-//! `cargo run --release --example series_cost -- 5000`
+//! `cargo bench --bench series_cost -- 5000`
 use std::time::Instant;
 
 use td_pz_exporter::metrics::Metrics;
 
-#[path = "../benches/common/fill.rs"]
+#[path = "common/fill.rs"]
 mod fill;
 use fill::fill_service;
 
@@ -18,8 +18,10 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench` to a bench without the test harness.
     let n: usize = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| a != "--bench")
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
     let before = rss_kib();

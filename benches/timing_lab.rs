@@ -5,7 +5,7 @@
 //! timestamp, on a multi-thread and on a current-thread runtime.
 //!
 //!   td-pz-exporter simulate --listen=127.0.0.1:18555 --api-key=KEY --scenario=S.json &
-//!   TD_API_KEY=KEY cargo run --release --example timing_lab -- http://127.0.0.1:18555 [N] [DELAY_MS]
+//!   TD_API_KEY=KEY cargo bench --bench timing_lab -- http://127.0.0.1:18555 [N] [DELAY_MS]
 //!
 //! S.json: `{"accept_any_service": true, "faults": [{"endpoint": "personalize", "latency_ms": 50}]}`.
 //! GAP_MS (default 20) is the pause between requests (0: back to back, caches warm); LAB_ONLY=multi
@@ -189,7 +189,8 @@ where
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes `--bench` to a bench without the test harness.
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let url = args.get(1).expect("URL").clone();
     let n: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(200);
     let delay: f64 = args.get(3).map(|s| s.parse().unwrap()).unwrap_or(50.0);
