@@ -19,6 +19,7 @@ mod validate;
 pub use mapping::{FieldPath, LatencyUnit, LogsMapping, MetricsMapping, MetricsRoot};
 pub use model::*;
 pub use problem::{ConfigError, Env, Problem, ProcessEnv};
+pub use service::share_mapping;
 pub use site::{site_hosts, SiteHosts};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The checked configuration: what the rest of the exporter reads. Built only by [`super::validate`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -83,8 +84,8 @@ pub struct Defaults {
     pub logs: LogsRequest,
     /// Fields added to every p13n event so probe rows can be told apart in TD's table.
     pub synthetic_marker: serde_json::Map<String, serde_json::Value>,
-    pub metrics_mapping: MetricsMapping,
-    pub logs_mapping: LogsMapping,
+    pub metrics_mapping: Arc<MetricsMapping>,
+    pub logs_mapping: Arc<LogsMapping>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -166,8 +167,8 @@ pub struct Service {
     pub probes: Vec<Probe>,
     /// Found by discovery rather than written in the file.
     pub discovered: bool,
-    pub metrics_mapping: MetricsMapping,
-    pub logs_mapping: LogsMapping,
+    pub metrics_mapping: Arc<MetricsMapping>,
+    pub logs_mapping: Arc<LogsMapping>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

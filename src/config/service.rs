@@ -1,6 +1,7 @@
 //! Checks one `[[service]]` and its probes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::file::RawService;
 use super::validate::Validator;
@@ -260,7 +261,7 @@ impl Validator<'_> {
         at: &str,
         s: &RawService,
         defaults: &Defaults,
-    ) -> (MetricsMapping, LogsMapping) {
+    ) -> (Arc<MetricsMapping>, Arc<LogsMapping>) {
         let mm_at = format!("{at}.metrics_mapping");
         let mut mm = self.metrics_mapping(&mm_at, &s.metrics_mapping, &defaults.metrics_mapping);
         match (s.error_rate_unit, &s.metrics_mapping.error_rate_unit) {
@@ -273,7 +274,20 @@ impl Validator<'_> {
         }
         let lm_at = format!("{at}.logs_mapping");
         let lm = self.logs_mapping(&lm_at, &s.logs_mapping, &defaults.logs_mapping);
-        (mm, lm)
+        (
+            share_mapping(mm, &defaults.metrics_mapping),
+            share_mapping(lm, &defaults.logs_mapping),
+        )
+    }
+}
+
+/// `m`, sharing the defaults' copy when it is the same: most services keep the defaults, and a
+/// mapping is a few dozen allocations, held per service by the configuration and the plan.
+pub fn share_mapping<T: PartialEq>(m: T, defaults: &Arc<T>) -> Arc<T> {
+    if m == **defaults {
+        defaults.clone()
+    } else {
+        Arc::new(m)
     }
 }
 

@@ -241,7 +241,38 @@ fn no_mapping_is_the_built_in_one() {
         &env(),
     )
     .unwrap();
-    assert_eq!(cfg.services[0].metrics_mapping, MetricsMapping::default());
-    assert_eq!(cfg.services[0].logs_mapping, LogsMapping::builtin("page"));
+    assert_eq!(*cfg.services[0].metrics_mapping, MetricsMapping::default());
+    assert_eq!(*cfg.services[0].logs_mapping, LogsMapping::builtin("page"));
     assert_eq!(cfg.defaults.logs_mapping.next_param, "page");
+}
+
+#[test]
+fn services_that_keep_the_default_mappings_share_one_copy() {
+    let cfg = Config::parse(
+        "[td]\napi_key_env = \"TD_API_KEY\"\n\
+         [[service]]\nname = \"a\"\nparent_segment_id = \"1\"\napi = \"cdp\"\n\
+         [[service]]\nname = \"b\"\nparent_segment_id = \"1\"\napi = \"cdp\"\n\
+         [[service]]\nname = \"c\"\nparent_segment_id = \"1\"\napi = \"cdp\"\n\
+         [service.logs_mapping]\nsection = \"segment\"\n",
+        "t.toml",
+        &env(),
+    )
+    .unwrap();
+    let [a, b, c] = &cfg.services[..] else {
+        panic!("three services")
+    };
+    let d = &cfg.defaults;
+    assert!(std::sync::Arc::ptr_eq(
+        &a.metrics_mapping,
+        &d.metrics_mapping
+    ));
+    assert!(std::sync::Arc::ptr_eq(&b.logs_mapping, &d.logs_mapping));
+    assert!(std::sync::Arc::ptr_eq(
+        &c.metrics_mapping,
+        &d.metrics_mapping
+    ));
+    assert!(
+        !std::sync::Arc::ptr_eq(&c.logs_mapping, &d.logs_mapping),
+        "an override is its own"
+    );
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::{RawConfig, RawSharding, RawTd};
@@ -338,20 +339,22 @@ impl Validator<'_> {
             synthetic_marker: d.synthetic_marker.clone().unwrap_or_else(|| {
                 serde_json::Map::from_iter([("td_synthetic".to_string(), "1".into())])
             }),
-            metrics_mapping: MetricsMapping::default(),
-            logs_mapping: LogsMapping::builtin(d.logs.page_param.as_deref().unwrap_or("page")),
+            metrics_mapping: Arc::default(),
+            logs_mapping: Arc::new(LogsMapping::builtin(
+                d.logs.page_param.as_deref().unwrap_or("page"),
+            )),
         };
         let defaults = Defaults {
-            metrics_mapping: self.metrics_mapping(
+            metrics_mapping: Arc::new(self.metrics_mapping(
                 "defaults.metrics_mapping",
                 &d.metrics_mapping,
                 &defaults.metrics_mapping,
-            ),
-            logs_mapping: self.logs_mapping(
+            )),
+            logs_mapping: Arc::new(self.logs_mapping(
                 "defaults.logs_mapping",
                 &d.logs_mapping,
                 &defaults.logs_mapping,
-            ),
+            )),
             ..defaults
         };
         if defaults.section_share_window.is_zero() {

@@ -181,10 +181,13 @@ pub fn with_discovered(cfg: &Config, discovered: &BTreeMap<String, Listing>) -> 
                 max_requests_per_second: cfg.td.max_requests_per_second,
                 probes: Vec::new(),
                 discovered: true,
-                metrics_mapping: MetricsMapping {
-                    error_rate_unit: ps.error_rate_unit,
-                    ..cfg.defaults.metrics_mapping.clone()
-                },
+                metrics_mapping: crate::config::share_mapping(
+                    MetricsMapping {
+                        error_rate_unit: ps.error_rate_unit,
+                        ..(*cfg.defaults.metrics_mapping).clone()
+                    },
+                    &cfg.defaults.metrics_mapping,
+                ),
                 logs_mapping: cfg.defaults.logs_mapping.clone(),
             });
         }

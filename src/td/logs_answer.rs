@@ -156,10 +156,8 @@ mod tests {
     fn mapping(toml: &str) -> LogsMapping {
         let text = format!("[td]\napi_key_env = \"K\"\n[defaults.logs_mapping]\n{toml}\n");
         let env = std::collections::BTreeMap::from([("K".to_string(), "1/x".to_string())]);
-        Config::parse(&text, "t.toml", &env)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .defaults
-            .logs_mapping
+        let cfg = Config::parse(&text, "t.toml", &env).unwrap_or_else(|e| panic!("{e}"));
+        (*cfg.defaults.logs_mapping).clone()
     }
 
     fn custom() -> LogsMapping {

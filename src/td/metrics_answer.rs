@@ -127,10 +127,8 @@ mod tests {
     fn mapping(toml: &str) -> MetricsMapping {
         let text = format!("[td]\napi_key_env = \"K\"\n[defaults.metrics_mapping]\n{toml}\n");
         let env = std::collections::BTreeMap::from([("K".to_string(), "1/x".to_string())]);
-        Config::parse(&text, "t.toml", &env)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .defaults
-            .metrics_mapping
+        let cfg = Config::parse(&text, "t.toml", &env).unwrap_or_else(|e| panic!("{e}"));
+        (*cfg.defaults.metrics_mapping).clone()
     }
 
     fn custom() -> MetricsMapping {
