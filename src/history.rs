@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::outcome::{Check, Exchange, PollOutcome, ProbeOutcome};
-use crate::poller::Poller;
+use crate::poller::{target_id, Poller};
 use crate::reason::Reason;
 
 /// One result, as the page shows it.
@@ -33,7 +33,7 @@ pub struct Record {
 }
 
 fn unix<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(crate::metrics::unix_of(*t))
+    s.serialize_f64(crate::outcome::unix_of(*t))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -57,7 +57,7 @@ pub struct Target {
 
 fn unix_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.serialize_f64(crate::metrics::unix_of(*t)),
+        Some(t) => s.serialize_f64(crate::outcome::unix_of(*t)),
         None => s.serialize_none(),
     }
 }
@@ -126,13 +126,6 @@ pub struct Sections {
     pub shares: Vec<SectionShare>,
     /// Over the kept results of the service's probes that named a section, by section name.
     pub probe_sections: Vec<SectionCount>,
-}
-
-pub fn target_id(poller: Poller, ps: &str, svc: &str, probe: Option<&str>) -> String {
-    match probe {
-        Some(p) => format!("{}/{ps}/{svc}/{p}", poller.as_label()),
-        None => format!("{}/{ps}/{svc}", poller.as_label()),
-    }
 }
 
 impl History {

@@ -4,7 +4,7 @@
 //! (by the TD client), so everything downstream may show them.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -219,4 +219,15 @@ mod opt_secs {
             None => s.serialize_none(),
         }
     }
+}
+
+/// Now, in seconds since the epoch.
+pub fn unix_now() -> f64 {
+    unix_of(SystemTime::now())
+}
+
+/// `t` in seconds since the epoch (0 before it).
+pub fn unix_of(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

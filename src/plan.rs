@@ -5,17 +5,48 @@
 //! fingerprint of everything that shapes it, so the scheduler keeps unchanged jobs running across
 //! a reload. [`Plan::targets`] tells the recorder which series and history entries to keep.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::config::{Config, ParentSegment, Probe, Service};
 use crate::hash::stable_hash;
-use crate::history::target_id;
 use crate::poll::discovery::{with_discovered, Listing};
+use crate::poller::target_id;
 use crate::poller::Poller;
-use crate::record::Planned;
 use crate::schedule::PlannedJob;
 use crate::shard::Shard;
+
+/// The targets of an applied plan: what the recorder creates series and history entries for, and
+/// keeps while everything else is dropped.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// (parent segment, service) of every planned service, discovery's (`ps`, "") included.
+    pub services: BTreeSet<(String, String)>,
+    /// (parent segment, service, probe).
+    pub probes: BTreeSet<(String, String, String)>,
+    /// (parent segment, service) of the services with the metrics and logs pollers.
+    pub managed: BTreeSet<(String, String)>,
+    /// The parent segments whose services are discovered.
+    pub discovering: Vec<String>,
+}
+
+impl Planned {
+    /// The history target ids (`crate::poller::target_id`) of the plan.
+    pub fn target_ids(&self) -> HashSet<String> {
+        let probes = self
+            .probes
+            .iter()
+            .map(|(ps, s, p)| target_id(Poller::Probe, ps, s, Some(p)));
+        let managed = self.managed.iter().flat_map(|(ps, s)| {
+            [Poller::Metrics, Poller::Logs].map(|poller| target_id(poller, ps, s, None))
+        });
+        let discovery = self
+            .discovering
+            .iter()
+            .map(|ps| target_id(Poller::Discovery, ps, "", None));
+        probes.chain(managed).chain(discovery).collect()
+    }
+}
 
 /// What a job does when it fires.
 #[derive(Debug)]

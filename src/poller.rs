@@ -26,3 +26,12 @@ impl Poller {
         }
     }
 }
+
+/// A target's identity: `probe/<ps>/<service>/<probe>`, `metrics/<ps>/<service>`, ... Job keys, history
+/// entries and the status page's links use it.
+pub fn target_id(poller: Poller, ps: &str, svc: &str, probe: Option<&str>) -> String {
+    match probe {
+        Some(p) => format!("{}/{ps}/{svc}/{p}", poller.as_label()),
+        None => format!("{}/{ps}/{svc}", poller.as_label()),
+    }
+}

@@ -5,32 +5,19 @@
 //! writes a metric or a history record, so what a result looks like on `/metrics`, on the status
 //! page and in the logs is decided here, once, for the daemon and for the `probe` subcommand alike.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::history::History;
 use crate::metrics::{BadRequest, Metrics};
 use crate::outcome::{Attempt, Exchange, Observed, PollOutcome, ProbeOutcome};
+use crate::plan::Planned;
 use crate::poller::Poller;
 
 pub struct Recorder {
     pub metrics: Arc<Metrics>,
     pub history: Arc<History>,
-}
-
-/// The targets of an applied plan: what the recorder creates series and history entries for, and
-/// keeps while everything else is dropped.
-#[derive(Debug, Default)]
-pub struct Planned {
-    /// (parent segment, service) of every planned service, discovery's (`ps`, "") included.
-    pub services: BTreeSet<(String, String)>,
-    /// (parent segment, service, probe).
-    pub probes: BTreeSet<(String, String, String)>,
-    /// (parent segment, service) of the services with the metrics and logs pollers.
-    pub managed: BTreeSet<(String, String)>,
-    /// The parent segments whose services are discovered.
-    pub discovering: Vec<String>,
 }
 
 impl Recorder {
@@ -205,24 +192,5 @@ impl Recorder {
 
     pub fn bad_request(&self, why: BadRequest) {
         self.metrics.bad_request(why);
-    }
-}
-
-impl Planned {
-    /// The history target ids (`crate::history::target_id`) of the plan.
-    fn target_ids(&self) -> HashSet<String> {
-        use crate::history::target_id;
-        let probes = self
-            .probes
-            .iter()
-            .map(|(ps, s, p)| target_id(Poller::Probe, ps, s, Some(p)));
-        let managed = self.managed.iter().flat_map(|(ps, s)| {
-            [Poller::Metrics, Poller::Logs].map(|poller| target_id(poller, ps, s, None))
-        });
-        let discovery = self
-            .discovering
-            .iter()
-            .map(|ps| target_id(Poller::Discovery, ps, "", None));
-        probes.chain(managed).chain(discovery).collect()
     }
 }

@@ -294,7 +294,7 @@ async fn the_alt_logs_shape_is_followed_by_its_cursor() {
         value(&t, "td_pz_log_entries_total", &[("section", "__unknown__")]),
         None
     );
-    let target = td_pz_exporter::history::target_id(
+    let target = td_pz_exporter::poller::target_id(
         td_pz_exporter::poller::Poller::Logs,
         "394649",
         "product_recommendations",

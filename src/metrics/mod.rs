@@ -18,7 +18,7 @@ mod text;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -30,7 +30,7 @@ use prometheus::{
 use catalog::Family;
 use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
 
-use crate::outcome::ProbeOutcome;
+use crate::outcome::{unix_now, ProbeOutcome};
 use crate::reason::Reason;
 
 pub use labels::BadRequest;
@@ -372,15 +372,6 @@ impl Metrics {
     pub fn bad_request(&self, why: BadRequest) {
         self.bad_requests.with_label_values(&[why.as_label()]).inc();
     }
-}
-
-pub fn unix_now() -> f64 {
-    unix_of(SystemTime::now())
-}
-
-pub fn unix_of(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

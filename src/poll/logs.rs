@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{send_with_retry, Ctx, ServiceRef};
 use crate::config::LogsMapping;
-use crate::metrics::unix_now;
+use crate::outcome::unix_now;
 use crate::outcome::{Exchange, Ingest, LogsSeen, Observed, PollOutcome};
 use crate::reason::Reason;
 use crate::td::logs_answer;

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use maud::{html, Markup};
 
 use crate::history::{Record, SectionCount, SectionShare};
-use crate::metrics::unix_of;
+use crate::outcome::unix_of;
 use crate::web::display::{ms, truncate};
 
 /// Results drawn in a sparkline on the overview.

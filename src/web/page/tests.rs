@@ -65,7 +65,7 @@ fn the_overview_escapes_names_and_messages() {
     // Parent segment, service, probe, section, the last failure's message and the strip's tooltip.
     assert_escaped(&html, 6);
     // The id stays whole in its attribute and in the link's query.
-    let id = crate::history::target_id(Poller::Probe, HOSTILE, HOSTILE, Some(HOSTILE));
+    let id = crate::poller::target_id(Poller::Probe, HOSTILE, HOSTILE, Some(HOSTILE));
     assert!(html.contains(&format!(
         r#"<tr class="fail" data-target="probe/{ESCAPED}/{ESCAPED}/{ESCAPED}">"#
     )));
