@@ -125,6 +125,12 @@ async fn every_fault_on_one_service_leaves_the_rest_standing() {
     ];
     let a = [("pz_service", "product_recommendations"), ("probe", "vip")];
     let b = [("pz_service", "healthy_neighbour"), ("probe", "vip")];
+    // Each job's first run comes within one period of the start (its jitter): the neighbour must
+    // have run once before a fault on the other service can be compared with it.
+    while value(&scrape(&base).await, "td_pz_probe_success", &b) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the neighbour's first probe");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut peak_rss = 0;
     let mut neighbour_runs = value(&scrape(&base).await, "td_pz_probes_total", &b).unwrap_or(0.0);
     for (fault, reason) in faults {
