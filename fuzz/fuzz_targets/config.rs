@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use td_pz_exporter::config::{Config, Flavor};
+use td_pz_exporter::config::Config;
 
 const KEY: &str = "1/FUZZkey0123456789abcdefSECRET";
 const TOKEN: &str = "1/2/FUZZtoken0123456789abcdefTOKEN";
@@ -72,8 +72,8 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(s.max_sections >= 1);
                 assert!((1..=10_000).contains(&s.max_requests_per_second));
-                if s.flavor == Flavor::P13n {
-                    assert!(s.token.is_some());
+                if let Some(t) = s.p13n() {
+                    assert!(!t.database.is_empty() && !t.table.is_empty());
                     assert!(cfg.td.p13n_url.is_some());
                 }
                 for p in &s.probes {
