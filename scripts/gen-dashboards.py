@@ -196,10 +196,10 @@ def templating(runbook_url: str) -> dict:
          "hide": 0, "includeAll": False, "label": "Data source", "multi": False, "name": "datasource",
          "options": [], "query": "prometheus", "refresh": 1, "regex": "", "skipUrlSync": False,
          "type": "datasource"},
-        query_var("parent_segment", "Parent segment", "label_values(td_pz_polls_total, parent_segment)",
+        query_var("parent_segment", "Parent segment", "label_values(td_pz_schedule_skipped_total, parent_segment)",
                   "Parent segment id (empty for a p13n service configured without one)."),
         query_var("pz_service", "Service",
-                  'label_values(td_pz_polls_total{parent_segment=~"$parent_segment"}, pz_service)',
+                  'label_values(td_pz_schedule_skipped_total{parent_segment=~"$parent_segment"}, pz_service)',
                   "Personalization service name."),
         query_var("probe", "Probe", 'label_values(td_pz_probe_success{%s}, probe)' % SVC,
                   "Probe (persona) name from the exporter config; only probe panels use it."),
@@ -292,9 +292,9 @@ def overview() -> list:
         ts("Probe failures by reason", "Failed probes per second by reason (the first check that failed: "
            "transport and status, then shape, then section, then outputs, then latency). On TD's p13n API "
            "the documented error code gives the reason: token_rejected, token_misconfigured, ip_not_allowed, "
-           "invalid_event, origin_rejected (docs/runbooks.md has the table). Every reason is initialised at "
-           "0, so a flat zero line is the healthy picture.",
-           [("sum by (reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval]))" % PROBE,
+           "invalid_event, origin_rejected (docs/runbooks.md has the table). A reason appears with its first "
+           "failure, so a flat zero line is the healthy picture.",
+           [("sum by (reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval])) or on() vector(0)" % PROBE,
              "{{reason}}")], "reqps", minv=0, stack=True,
            alerts="TdPzProbeFailing TdPzApiKeyRejected TdPzServiceNotFound TdPzServiceUnavailable "
                   "TdPzRateLimited TdPzWrongSection TdPzMissingOutputs"),
@@ -346,16 +346,16 @@ def service_detail() -> list:
              th=[(None, "red"), (200, "green"), (300, "orange"), (400, "red")],
              alerts="TdPzApiKeyRejected TdPzServiceNotFound TdPzServiceUnavailable TdPzRateLimited"),
         ts("Probe success ratio (5m)", "Share of each persona's probes that passed over a sliding 5m window: "
-           "1 - failures / probes. The dashed line is the %.1f%% availability SLO."
+           "passed probes / probes (td_pz_probe_successes_total, td_pz_probes_total). The dashed line is the %.1f%% availability SLO."
            % (AVAILABILITY_SLO * 100),
-           [("1 - (sum by (pz_service, probe) (rate(td_pz_probe_failures_total{%s}[5m])) / "
-             "sum by (pz_service, probe) (rate(td_pz_probes_total{%s}[5m])))" % (PROBE, PROBE), by_probe)],
+           [("sum by (pz_service, probe) (rate(td_pz_probe_successes_total{%s}[5m])) / "
+             "sum by (pz_service, probe) (rate(td_pz_probes_total{%s}[5m]))" % (PROBE, PROBE), by_probe)],
            "percentunit", maxv=1, decimals=2, dashed=[(None, "red"), (AVAILABILITY_SLO, "transparent")],
            alerts="TdPzProbeFailing"),
-        ts("Probe failures by reason", "Failed probes per second, per persona and reason (initialised at 0 "
-           "for every reason).",
+        ts("Probe failures by reason", "Failed probes per second, per persona and reason (a reason appears "
+           "with its first failure; a flat zero when there was none).",
            [("sum by (pz_service, probe, reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval]))"
-             % PROBE, "{{probe}} {{reason}}")],
+             " or on() vector(0)" % PROBE, "{{probe}} {{reason}}")],
            "reqps", minv=0, stack=True, alerts="TdPzProbeFailing TdPzWrongSection TdPzMissingOutputs"),
         ts("Last probe: client latency vs TD processing time", "Client-side latency of each persona's last "
            "probe (td_pz_probe_last_duration_seconds; a gap means no response) against the "
@@ -400,17 +400,19 @@ def service_detail() -> list:
            "(td_pz_log_entries_total); sections beyond max_sections count as __other__.",
            [("sum by (pz_service, section) (rate(td_pz_log_entries_total{%s}[$__rate_interval]))" % SVC,
              "{{pz_service}} {{section}}")], "reqps", minv=0, stack=True),
-        ts("Log errors and processing time", "Log entries with an error status or field per second "
-           "(td_pz_log_errors_total, left axis) and the p95 of the processing_time_ms reported in log "
-           "entries (td_pz_log_processing_seconds).",
+        ts("Log errors and slow entries", "Log entries with an error status or field per second "
+           "(td_pz_log_errors_total, left axis) and the share of log entries whose processing_time_ms is "
+           "over 100 ms, TD's published p95 (td_pz_log_slow_entries_total / td_pz_log_entries_total, 5m, "
+           "right axis).",
            [("sum by (pz_service) (rate(td_pz_log_errors_total{%s}[$__rate_interval]))" % SVC,
              "{{pz_service}} errors/s"),
-            ("histogram_quantile(0.95, sum by (pz_service, le) "
-             "(rate(td_pz_log_processing_seconds_bucket{%s}[5m])))" % SVC, "{{pz_service}} p95 processing")],
+            ("sum by (pz_service) (rate(td_pz_log_slow_entries_total{%s}[5m])) / "
+             "sum by (pz_service) (rate(td_pz_log_entries_total{%s}[5m]))" % (SVC, SVC),
+             "{{pz_service}} over 100 ms")],
            "reqps", minv=0, alerts="TdPzErrorRateHigh",
-           # The second query is in seconds: give it its own unit and axis.
+           # The second query is a share: give it its own unit and axis.
            overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
-                       "properties": [{"id": "unit", "value": "s"},
+                       "properties": [{"id": "unit", "value": "percentunit"},
                                       {"id": "custom.axisPlacement", "value": "right"}]}]),
         ts("TD API calls by endpoint and code", "Requests this exporter sent to TD per second "
            "(td_pz_api_requests_total), by endpoint (personalize, personalize_test, p13n, metrics, logs, "
@@ -425,7 +427,7 @@ def service_detail() -> list:
            [('sum by (pz_service, endpoint) (rate(td_pz_api_requests_total{%s, code="429"}'
              '[$__rate_interval])) or on() vector(0)' % SVC, "{{pz_service}} {{endpoint}} 429"),
             ('sum by (pz_service, probe) (rate(td_pz_probe_failures_total{%s, reason="rate_limited"}'
-             '[$__rate_interval]))' % PROBE, "{{pz_service}} {{probe}} rate_limited")],
+             '[$__rate_interval])) or on() vector(0)' % PROBE, "{{pz_service}} {{probe}} rate_limited")],
            "reqps", minv=0, th=[(None, "transparent"), (0.001, "red")],
            alerts="TdPzRateLimited TdPzTrafficNearRateLimit"),
 
@@ -483,8 +485,8 @@ def exporter_health() -> list:
            quantiles("poller", "td_pz_poll_duration_seconds_bucket", "{{poller}}"),
            "s", minv=0, alerts="TdPzScheduleSkipping"),
         ts("Poll failures by poller and reason", "Failed polls per second (td_pz_poll_failures_total) by "
-           "poller and reason; initialised at 0.",
-           [("sum by (poller, reason) (rate(td_pz_poll_failures_total{%s}[$__rate_interval]))" % SVC,
+           "poller and reason; a reason appears with its first failure.",
+           [("sum by (poller, reason) (rate(td_pz_poll_failures_total{%s}[$__rate_interval])) or on() vector(0)" % SVC,
              "{{poller}} {{reason}}")],
            "reqps", minv=0, stack=True, alerts="TdPzProbeFailing TdPzApiKeyRejected"),
         bar("Since last successful poll", "time() - td_pz_poll_last_success_timestamp_seconds per service "
@@ -493,10 +495,13 @@ def exporter_health() -> list:
             [("time() - td_pz_poll_last_success_timestamp_seconds{%s}" % SVC, "{{pz_service}} {{poller}}")],
             "s", decimals=0, minv=0, maxv=900, alerts="TdPzPollerStale",
             th=[(None, "green"), (POLLER_STALE_SECONDS / 2, "orange"), (POLLER_STALE_SECONDS, "red")]),
-        ts("Polls and skipped runs", "Polls run per second by poller (td_pz_polls_total) and runs skipped "
+        ts("Polls and skipped runs", "Polls run per second by poller (td_pz_polls_total; probes: "
+           "td_pz_probes_total) and runs skipped "
            "because the previous run of the same job was still going (td_pz_schedule_skipped_total, red). "
            "Skips mean a job takes longer than its schedule interval.",
-           [("sum by (poller) (rate(td_pz_polls_total{%s}[$__rate_interval]))" % SVC, "{{poller}} polls"),
+           [("sum by (poller) (rate(td_pz_polls_total{%s}[$__rate_interval])) or label_replace(sum "
+             "(rate(td_pz_probes_total{%s}[$__rate_interval])), \"poller\", \"probe\", \"\", \"\")"
+             % (SVC, SVC), "{{poller}} polls"),
             ("sum by (poller) (rate(td_pz_schedule_skipped_total{%s}[$__rate_interval]))" % SVC,
              "{{poller}} skipped")], "ops", minv=0, alerts="TdPzScheduleSkipping",
            overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},

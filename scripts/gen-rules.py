@@ -34,7 +34,7 @@ import sys
 JOB = "td-pz-exporter"
 
 # Availability SLO: 99.5% of synthetic probes pass every check (status, shape, section, outputs, latency),
-# measured from td_pz_probes_total and td_pz_probe_failures_total.
+# measured from td_pz_probes_total and td_pz_probe_successes_total (both created at zero with the probe).
 AVAILABILITY_SLO = 0.995
 
 # Latency SLO: 99% of completed probes finish in under 0.5 s (client side). The threshold must be a bucket
@@ -78,12 +78,12 @@ BURN_SLOW = [(3, "1d", "2h"), (1, "3d", "6h")]
 SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
 
 # Cause alerts (TdPzApiKeyRejected, TdPzServiceNotFound, TdPzServiceUnavailable) page when one target (a
-# probe, or a poller) of a service failed for their reasons CAUSE_MIN_FAILURES times within CAUSE_WINDOW:
-# with the default 30 s probe schedule the third failure comes 60 s after the first, so a sustained cause
-# pages about 2 minutes after it starts (scrape and evaluation delays included), and one or two failures
-# never page. Counted per target, so one bad moment seen by every probe of a service counts once.
+# probe, or a poller) of a service failed CAUSE_MIN_FAILURES times in a row, the latest for one of their
+# reasons (td_pz_probe_consecutive_failures, td_pz_poll_consecutive_failures): with the default 30 s probe
+# schedule the third failure comes 60 s after the first, so a sustained cause pages about 2 minutes after it
+# starts (scrape and evaluation delays included), and one or two failures never page. Counted per target,
+# so one bad moment seen by every probe of a service counts once.
 CAUSE_MIN_FAILURES = 3
-CAUSE_WINDOW = "5m"
 # The reasons of each cause (src/reason.rs). TD's p13n 5xx codes (9999, 1001-1005, 2001, 2002, 2011, 2012,
 # 2014, 2021, 3013) are `server_error`, a plain 503 is `unavailable`: both are an outage of the service.
 CAUSE_REASONS = {
@@ -174,9 +174,12 @@ def seconds_of(d):
 
 # The cause alerts keep firing this long after their condition clears (`keep_firing_for`), so that the
 # burn-rate alerts they inhibit (alerts/alertmanager.yml) stay inhibited while the failures drain from the
-# fast burn's short windows: the longest short window of BURN_FAST (docs/runbooks.md, "Burn-rate timing").
-# The slow burns (tickets) keep their longer tails: the budget really was spent.
-CAUSE_KEEP_FIRING_SECONDS = max(seconds_of(short) for _, _, short in BURN_FAST)
+# fast burn's short windows: the longest short window of BURN_FAST, plus 5 minutes so that the burn alert
+# ends minutes, not one evaluation, before its source (their groups are evaluated at different offsets)
+# (docs/runbooks.md, "Burn-rate timing"). The slow burns (tickets) keep their longer tails: the budget
+# really was spent.
+CAUSE_KEEP_FIRING_MARGIN_SECONDS = 300
+CAUSE_KEEP_FIRING_SECONDS = max(seconds_of(short) for _, _, short in BURN_FAST) + CAUSE_KEEP_FIRING_MARGIN_SECONDS
 KEEP_FIRING_FOR = {name: CAUSE_KEEP_FIRING_SECONDS for name in CAUSE_REASONS}
 
 
@@ -189,9 +192,11 @@ def recording_rules(window_scale=1):
         r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
         rules.append({
             "record": f"pz_service:td_pz_probe_errors:ratio_rate{w}",
-            "expr": (f"sum by ({SVC}) (rate(td_pz_probe_failures_total[{r}]))\n"
-                     f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probes_total[{r}]))"),
+            "expr": (f"1 - (\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probe_successes_total[{r}]))\n"
+                     f"  /\n"
+                     f"  sum by ({SVC}) (rate(td_pz_probes_total[{r}]))\n"
+                     f")"),
         })
     for w in SLO_WINDOWS:
         r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
@@ -246,13 +251,13 @@ def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVIC
 
 
 def cause_failures(name):
-    """The most failures one target (a probe, or a poller) of a service had for the reasons of cause `name`
-    within CAUSE_WINDOW, where that is at least CAUSE_MIN_FAILURES."""
+    """The longest run of failures of one target (a probe, or a poller) of a service whose latest failure
+    has a reason of cause `name`, where that is at least CAUSE_MIN_FAILURES."""
     m = f'reason=~"{"|".join(CAUSE_REASONS[name])}"'
     return (f"max by ({INST_SVC}) (\n"
-            f"  sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f"  td_pz_probe_consecutive_failures{{{m}}}\n"
             f"  or\n"
-            f"  sum by ({INST_SVC}, poller) (increase(td_pz_poll_failures_total{{{m}}}[{CAUSE_WINDOW}]))\n"
+            f"  td_pz_poll_consecutive_failures{{{m}}}\n"
             f") >= {CAUSE_MIN_FAILURES}")
 
 
@@ -261,9 +266,9 @@ CAUSE_AFTER = (" After the fix this alert keeps firing while the failures drain 
 
 
 def cause_count(what):
-    """ "A probe or poller of <service> had 4 requests refused in the last 5m (it pages at 3)" """
-    return ("A probe or poller of " + WHERE + " had {{ $value | humanize }} requests " + what + " in the last "
-            + f"{CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES})")
+    """ "A probe or poller of <service> failed 4 times in a row, the last refused (it pages at 3)" """
+    return ("A probe or poller of " + WHERE + " failed {{ $value | humanize }} times in a row, the last "
+            + f"{what} (it pages at {CAUSE_MIN_FAILURES})")
 
 
 def failures_increase(reason_matcher, window="5m", metrics=("td_pz_probe_failures_total", "td_pz_poll_failures_total")):
@@ -336,10 +341,9 @@ def api_alerts():
               ),
         alert("TdPzServiceUnavailable", cause_failures("TdPzServiceUnavailable"), "critical",
               "Personalization service {{ $labels.pz_service }} is unavailable (503 or TD server errors)",
-              "A probe or poller of " + WHERE + " had {{ $value | humanize }} requests answered 503 Service "
-              "Unavailable or a TD server error (other 5xx; on p13n TD's codes 9999, 1001-1005, 2001, 2002, 2011, "
-              f"2012, 2014, 2021, 3013) in the last {CAUSE_WINDOW} (it pages at {CAUSE_MIN_FAILURES}). Check the RT "
-              "configuration status of the parent segment, then TD's status." + CAUSE_AFTER,
+              cause_count("answered 503 Service Unavailable or a TD server error (other 5xx; on p13n TD's "
+                          "codes 9999, 1001-1005, 2001, 2002, 2011, 2012, 2014, 2021, 3013)")
+              + ". Check the RT configuration status of the parent segment, then TD's status." + CAUSE_AFTER,
               ),
         alert("TdPzRateLimited",
               failures_increase('="rate_limited"') + "\nor\n"
@@ -574,7 +578,7 @@ def header_lines():
 #   burn-rate alerts (Google SRE workbook): fast/page {burn_text(BURN_FAST)};
 #                                           slow/ticket {burn_text(BURN_SLOW)}
 # Thresholds:
-#   cause pages            {CAUSE_MIN_FAILURES} failures of one probe or poller within {CAUSE_WINDOW} (key rejected, 404, 503/5xx); they
+#   cause pages            {CAUSE_MIN_FAILURES} failures in a row of one probe or poller (key rejected, 404, 503/5xx); they
 #                          keep firing {dur(CAUSE_KEEP_FIRING_SECONDS)} after, so the fast burn-rate pages they inhibit drain first
 #   TD error_rate          warning > {pct(ERROR_RATE_WARNING)}, critical > {pct(ERROR_RATE_CRITICAL)}
 #   probe latency p95      > {num(PROBE_P95_THRESHOLD_SECONDS)}s

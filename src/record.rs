@@ -114,9 +114,7 @@ impl Recorder {
                 for _ in 0..ingest.errors {
                     m.log_error(ps, svc);
                 }
-                for p in &ingest.processing {
-                    m.log_processing(ps, svc, *p);
-                }
+                m.log_processing(ps, svc, &ingest.processing);
                 if let Some(n) = seen.newest {
                     m.log_last_entry(ps, svc, n);
                 }

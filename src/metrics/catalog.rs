@@ -139,11 +139,17 @@ pub const LOG_LAST_ENTRY: Family = service(
     "Timestamp of the newest log entry seen.",
     SVC,
 );
-pub const LOG_PROCESSING: Family = service(
-    "td_pz_log_processing_seconds",
-    Histogram,
-    "processing_time_ms of log entries, in seconds.",
+pub const LOG_SLOW_ENTRIES: Family = service(
+    "td_pz_log_slow_entries_total",
+    Counter,
+    "Log entries whose processing_time_ms is over 100 ms, TD's published p95.",
     SVC,
+);
+pub const POLL_CONSECUTIVE_FAILURES: Family = service(
+    "td_pz_poll_consecutive_failures",
+    Gauge,
+    "Failed polls in a row, labelled with the latest one's reason; no series once a poll succeeds.",
+    &["parent_segment", "pz_service", "poller", "reason"],
 );
 pub const POLL_FAILURES: Family = service(
     "td_pz_poll_failures_total",
@@ -157,7 +163,18 @@ pub const POLL_LAST_SUCCESS: Family = service(
     "Unix time of the last successful poll.",
     SVC_POLLER,
 );
-pub const POLLS: Family = service("td_pz_polls_total", Counter, "Polls run.", SVC_POLLER);
+pub const POLLS: Family = service(
+    "td_pz_polls_total",
+    Counter,
+    "Polls run by the metrics, logs and discovery pollers (probes count theirs in td_pz_probes_total).",
+    SVC_POLLER,
+);
+pub const PROBE_CONSECUTIVE_FAILURES: Family = service(
+    "td_pz_probe_consecutive_failures",
+    Gauge,
+    "Failed probes in a row, labelled with the latest one's reason; no series once a probe passes.",
+    &["parent_segment", "pz_service", "probe", "reason"],
+);
 pub const PROBE_DURATION: Family = service(
     "td_pz_probe_duration_seconds",
     Histogram,
@@ -204,6 +221,12 @@ pub const PROBE_SUCCESS: Family = service(
     "td_pz_probe_success",
     Gauge,
     "1 if the last probe passed every check, else 0.",
+    SVC_PROBE,
+);
+pub const PROBE_SUCCESSES: Family = service(
+    "td_pz_probe_successes_total",
+    Counter,
+    "Probes that passed every check.",
     SVC_PROBE,
 );
 pub const PROBES: Family = service("td_pz_probes_total", Counter, "Probes run.", SVC_PROBE);
@@ -314,10 +337,12 @@ pub const ALL: &[Family] = &[
     LOG_ENTRIES,
     LOG_ERRORS,
     LOG_LAST_ENTRY,
-    LOG_PROCESSING,
+    LOG_SLOW_ENTRIES,
+    POLL_CONSECUTIVE_FAILURES,
     POLL_FAILURES,
     POLL_LAST_SUCCESS,
     POLLS,
+    PROBE_CONSECUTIVE_FAILURES,
     PROBE_DURATION,
     PROBE_FAILURES,
     PROBE_HTTP_STATUS,
@@ -326,6 +351,7 @@ pub const ALL: &[Family] = &[
     PROBE_SECTION_MATCH,
     PROBE_SERVER_PROCESSING,
     PROBE_SUCCESS,
+    PROBE_SUCCESSES,
     PROBES,
     SCHEDULE_SKIPPED,
     SECTION_SHARE,

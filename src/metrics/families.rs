@@ -127,10 +127,16 @@ pub(super) const FAMILIES: &[Family] = &[
     Family::from(catalog::LOG_LAST_ENTRY, |s, name, l, out| {
         service_gauge(s, name, l, out, s.logs.last_entry.map(Value::Float))
     }),
-    Family::from(catalog::LOG_PROCESSING, |s, name, l, out| {
-        if let Some(h) = &s.logs.processing {
-            service_labels(l, s, &[]);
-            h.write(out, name, &LOG_PROCESSING_BUCKETS, l);
+    Family::from(catalog::LOG_SLOW_ENTRIES, |s, name, l, out| {
+        service_gauge(s, name, l, out, s.logs.slow.map(Value::Uint))
+    }),
+    Family::from(catalog::POLL_CONSECUTIVE_FAILURES, |s, name, l, out| {
+        for p in Poller::ALL {
+            if let Some(k) = s.pollers[p as usize].as_ref().and_then(|ps| ps.streak) {
+                let labels = [("poller", p.as_label()), ("reason", k.reason.as_label())];
+                service_labels(l, s, &labels);
+                text::sample(out, name, l, Value::Uint(k.count));
+            }
         }
     }),
     Family::from(catalog::POLL_FAILURES, |s, name, l, out| {
@@ -148,7 +154,15 @@ pub(super) const FAMILIES: &[Family] = &[
         poller_series(s, name, l, out, |p| p.last_success.map(Value::Float))
     }),
     Family::from(catalog::POLLS, |s, name, l, out| {
-        poller_series(s, name, l, out, |p| Some(Value::Uint(p.polls)))
+        poller_series(s, name, l, out, |p| p.polls.map(Value::Uint))
+    }),
+    Family::from(catalog::PROBE_CONSECUTIVE_FAILURES, |s, name, l, out| {
+        for (p, probe) in &s.probes {
+            if let Some(k) = probe.streak {
+                service_labels(l, s, &[("probe", p), ("reason", k.reason.as_label())]);
+                text::sample(out, name, l, Value::Uint(k.count));
+            }
+        }
     }),
     Family::from(catalog::PROBE_DURATION, |s, name, l, out| {
         for (p, probe) in &s.probes {
@@ -190,6 +204,12 @@ pub(super) const FAMILIES: &[Family] = &[
     }),
     Family::from(catalog::PROBE_SUCCESS, |s, name, l, out| {
         probe_gauge(s, name, l, out, |p| p.success)
+    }),
+    Family::from(catalog::PROBE_SUCCESSES, |s, name, l, out| {
+        for (p, probe) in &s.probes {
+            service_labels(l, s, &[("probe", p)]);
+            text::sample(out, name, l, Value::Uint(probe.successes));
+        }
     }),
     Family::from(catalog::PROBES, |s, name, l, out| {
         for (p, probe) in &s.probes {

@@ -28,7 +28,7 @@ use prometheus::{
 };
 
 use catalog::Family;
-use store::{Store, LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
+use store::{Store, Streak, PROBE_BUCKETS, SLOW_ENTRY_SECONDS};
 
 use crate::outcome::{unix_now, ProbeOutcome};
 use crate::reason::Reason;
@@ -163,13 +163,13 @@ impl Metrics {
 
     // -- probes ---------------------------------------------------------------------------
 
-    /// Creates a probe's series at zero, every failure reason included.
+    /// Creates a probe's counters and histogram at zero, so that `rate()` and `increase()` see
+    /// its first run. Failure reasons are created on first use: the SLO ratio and the cause alerts
+    /// read `td_pz_probe_successes_total` and `td_pz_probe_consecutive_failures`, which need no
+    /// series at zero (docs/metrics.md, "Series budget").
     pub fn init_probe(&self, ps: &str, svc: &str, probe: &str) {
         self.services.with(ps, svc, |s| {
-            let p = s.probe(probe);
-            for r in Reason::ALL {
-                p.failures.create(r);
-            }
+            s.probe(probe).duration.get_or_insert_with(Default::default);
         });
     }
 
@@ -178,9 +178,11 @@ impl Metrics {
             let p = s.probe(probe);
             p.total += 1;
             p.success = Some(if out.success() { 1.0 } else { 0.0 });
-            if let Some(r) = out.reason {
-                p.failures.inc(r);
+            match out.reason {
+                Some(r) => p.failures.inc(r),
+                None => p.successes += 1,
             }
+            p.streak = Streak::after(p.streak, out.reason);
             match out.duration {
                 Some(d) => {
                     p.duration
@@ -213,12 +215,10 @@ impl Metrics {
     pub fn init_schedule(&self, poller: Poller, ps: &str, svc: &str) {
         self.services.with(ps, svc, |s| {
             let series = s.poller(poller);
-            // Probes count their failures per probe in td_pz_probe_failures_total; pollers
-            // create only the reasons alerts select at zero, the rest appear on first use.
+            // Each probe counts its runs and failures in its own series (td_pz_probes_total,
+            // td_pz_probe_failures_total); the probe poller keeps its last success and skips.
             if poller != Poller::Probe {
-                for r in Reason::ALERTED {
-                    series.failures.create(r);
-                }
+                series.polls.get_or_insert(0);
             }
         });
     }
@@ -253,11 +253,17 @@ impl Metrics {
             .observe(took.as_secs_f64());
         self.services.with(ps, svc, |s| {
             let series = s.poller(poller);
-            series.polls += 1;
-            match result {
-                Ok(()) => series.last_success = Some(unix_now()),
-                Err(r) => series.failures.inc(r),
+            if result.is_ok() {
+                series.last_success = Some(unix_now());
             }
+            if poller == Poller::Probe {
+                return;
+            }
+            *series.polls.get_or_insert(0) += 1;
+            if let Err(r) = result {
+                series.failures.inc(r);
+            }
+            series.streak = Streak::after(series.streak, result.err());
         });
     }
 
@@ -294,10 +300,12 @@ impl Metrics {
 
     // -- logs ------------------------------------------------------------------------------
 
+    /// Creates the log counters that dashboards and alerts rate at zero; the section cap's
+    /// overflow counter appears on first use.
     pub fn init_logs(&self, ps: &str, svc: &str) {
         self.services.with(ps, svc, |s| {
             s.logs.errors.get_or_insert(0);
-            s.logs.overflow.get_or_insert(0);
+            s.logs.slow.get_or_insert(0);
         });
     }
 
@@ -321,13 +329,14 @@ impl Metrics {
             .with(ps, svc, |s| *s.logs.errors.get_or_insert(0) += 1);
     }
 
-    pub fn log_processing(&self, ps: &str, svc: &str, d: Duration) {
-        self.services.with(ps, svc, |s| {
-            s.logs
-                .processing
-                .get_or_insert_with(Default::default)
-                .observe(&LOG_PROCESSING_BUCKETS, d.as_secs_f64())
-        });
+    /// Counts the log entries whose processing time is over TD's published p95.
+    pub fn log_processing(&self, ps: &str, svc: &str, took: &[Duration]) {
+        let slow = took
+            .iter()
+            .filter(|d| d.as_secs_f64() > SLOW_ENTRY_SECONDS)
+            .count() as u64;
+        self.services
+            .with(ps, svc, |s| *s.logs.slow.get_or_insert(0) += slow);
     }
 
     pub fn log_last_entry(&self, ps: &str, svc: &str, unix: f64) {
@@ -425,17 +434,99 @@ mod tests {
     }
 
     #[test]
-    fn init_probe_creates_every_reason_at_zero() {
+    fn a_probe_starts_at_zero_and_counts_its_failures_in_a_row() {
         let m = Metrics::new();
         m.init_probe("1", "s", "vip");
+        m.init_schedule(Poller::Probe, "1", "s");
         let t = text(&m);
-        for r in Reason::ALL {
-            let line = format!(
-                "td_pz_probe_failures_total{{parent_segment=\"1\",probe=\"vip\",pz_service=\"s\",reason=\"{}\"}} 0",
-                r.as_label()
-            );
-            assert!(t.contains(&line), "missing {line}");
+        let l = "{parent_segment=\"1\",probe=\"vip\",pz_service=\"s\"}";
+        for zero in [
+            "td_pz_probes_total",
+            "td_pz_probe_successes_total",
+            "td_pz_probe_duration_seconds_count",
+        ] {
+            assert!(t.contains(&format!("{zero}{l} 0")), "{zero}: {t}");
         }
+        assert!(t.contains(",pz_service=\"s\",le=\"0.1\"} 0"), "{t}");
+        assert!(!t.contains("td_pz_probe_failures_total"), "{t}");
+        assert!(!t.contains("td_pz_polls_total"), "the probe poller: {t}");
+
+        let run = |reason: Option<Reason>| {
+            let out = ProbeOutcome {
+                reason,
+                ..ProbeOutcome::at(std::time::SystemTime::now())
+            };
+            m.record_probe("1", "s", "vip", &out);
+        };
+        let streak = |t: &str| {
+            t.lines()
+                .find(|l| l.starts_with("td_pz_probe_consecutive_failures"))
+                .map(str::to_string)
+        };
+        run(Some(Reason::Unavailable));
+        run(Some(Reason::Unauthorized));
+        let t = text(&m);
+        let want = "td_pz_probe_consecutive_failures{parent_segment=\"1\",probe=\"vip\",\
+                    pz_service=\"s\",reason=\"unauthorized\"} 2";
+        assert_eq!(streak(&t).as_deref(), Some(want));
+        assert!(t.contains("reason=\"unavailable\"} 1"), "{t}");
+        run(None);
+        let t = text(&m);
+        assert_eq!(streak(&t), None, "a pass ends the streak");
+        assert!(
+            t.contains(&format!("td_pz_probe_successes_total{l} 1")),
+            "{t}"
+        );
+        assert!(t.contains(&format!("td_pz_probes_total{l} 3")), "{t}");
+    }
+
+    #[test]
+    fn pollers_count_polls_and_failures_in_a_row() {
+        let m = Metrics::new();
+        m.init_schedule(Poller::Logs, "1", "s");
+        let t = text(&m);
+        assert!(t.contains(
+            "td_pz_polls_total{parent_segment=\"1\",poller=\"logs\",pz_service=\"s\"} 0"
+        ));
+        assert!(!t.contains("td_pz_poll_failures_total"), "{t}");
+        let took = Duration::from_millis(5);
+        for _ in 0..3 {
+            m.poll_done("1", "s", Poller::Logs, took, Err(Reason::NotFound));
+        }
+        let t = text(&m);
+        assert!(t.contains("td_pz_poll_consecutive_failures{parent_segment=\"1\",poller=\"logs\",pz_service=\"s\",reason=\"not_found\"} 3"), "{t}");
+        m.poll_done("1", "s", Poller::Logs, took, Ok(()));
+        let t = text(&m);
+        assert!(!t.contains("td_pz_poll_consecutive_failures"), "{t}");
+        assert!(t.contains(
+            "td_pz_polls_total{parent_segment=\"1\",poller=\"logs\",pz_service=\"s\"} 4"
+        ));
+        m.poll_done("1", "s", Poller::Probe, took, Ok(()));
+        let t = text(&m);
+        assert!(
+            !t.contains("td_pz_polls_total{parent_segment=\"1\",poller=\"probe\""),
+            "{t}"
+        );
+        assert!(t.contains(
+            "td_pz_poll_last_success_timestamp_seconds{parent_segment=\"1\",poller=\"probe\""
+        ));
+    }
+
+    #[test]
+    fn slow_log_entries_are_those_over_tds_p95() {
+        let m = Metrics::new();
+        m.init_logs("1", "s");
+        let ms = Duration::from_millis;
+        m.log_processing("1", "s", &[ms(20), ms(100), ms(101), ms(900)]);
+        let t = text(&m);
+        assert!(
+            t.contains("td_pz_log_slow_entries_total{parent_segment=\"1\",pz_service=\"s\"} 2"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("td_pz_sections_overflow_total"),
+            "created on first use: {t}"
+        );
     }
 
     #[test]

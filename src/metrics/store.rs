@@ -16,15 +16,14 @@ use crate::poller::Poller;
 use crate::reason::Reason;
 use crate::td::Endpoint;
 
-pub const PROBE_BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-pub const LOG_PROCESSING_BUCKETS: [f64; 7] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// The probe latency buckets: 0.1 s is TD's published p95 and 0.5 s the latency SLO's threshold
+/// (`LATENCY_SLO_BUCKET` in scripts/gen-rules.py); six buckets and `+Inf` keep a probe target within
+/// its series budget (docs/metrics.md).
+pub const PROBE_BUCKETS: [f64; 6] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 const REASONS: usize = Reason::ALL.len();
 
-/// Counters by reason; a bit per reason says whether its series exists (created at zero up
-/// front, or on first use).
+/// Counters by reason; a bit per reason says whether its series exists (created on first use).
 #[derive(Debug, Default)]
 pub struct ByReason {
     pub(super) present: u32,
@@ -32,12 +31,8 @@ pub struct ByReason {
 }
 
 impl ByReason {
-    pub fn create(&mut self, r: Reason) {
-        self.present |= 1 << r as usize;
-    }
-
     pub fn inc(&mut self, r: Reason) {
-        self.create(r);
+        self.present |= 1 << r as usize;
         self.counts[r as usize] += 1;
     }
 
@@ -49,12 +44,31 @@ impl ByReason {
     }
 }
 
+/// Failures in a row and the latest one's reason; `None` once a run passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Streak {
+    pub reason: Reason,
+    pub count: u64,
+}
+
+impl Streak {
+    /// The streak after a run that failed for `failed` (or passed: `None`).
+    pub fn after(prev: Option<Streak>, failed: Option<Reason>) -> Option<Streak> {
+        failed.map(|reason| Streak {
+            reason,
+            count: prev.map_or(0, |s| s.count) + 1,
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Probe {
     pub total: u64,
+    pub successes: u64,
     pub failures: ByReason,
+    pub streak: Option<Streak>,
     pub success: Option<f64>,
-    pub duration: Option<Box<Histogram<11>>>,
+    pub duration: Option<Box<Histogram<6>>>,
     pub last_duration: Option<f64>,
     pub server_processing: Option<f64>,
     pub status: Option<f64>,
@@ -64,9 +78,11 @@ pub struct Probe {
 
 #[derive(Debug, Default)]
 pub struct PollerSeries {
-    pub polls: u64,
+    /// `None` for the probe poller: each probe counts its runs in `td_pz_probes_total`.
+    pub polls: Option<u64>,
     pub skipped: u64,
     pub failures: ByReason,
+    pub streak: Option<Streak>,
     pub last_success: Option<f64>,
 }
 
@@ -77,8 +93,12 @@ pub struct LogSeries {
     pub last_entry: Option<f64>,
     pub errors: Option<u64>,
     pub overflow: Option<u64>,
-    pub processing: Option<Box<Histogram<7>>>,
+    /// Entries whose processing_time_ms is over [`SLOW_ENTRY_SECONDS`].
+    pub slow: Option<u64>,
 }
+
+/// TD's published p95 latency: a log entry that took longer counts in `td_pz_log_slow_entries_total`.
+pub const SLOW_ENTRY_SECONDS: f64 = 0.1;
 
 /// A map of a few entries kept as a sorted Vec: a B-tree allocates a node of 11 slots for the
 /// first entry, and a service's maps hold a handful (its endpoints and codes, stats, sections).

@@ -22,7 +22,8 @@ pub struct ServiceMetrics {
     pub error_rate: Option<f64>,
     /// Every other numeric field by dotted path below the root, sorted.
     pub fields: Vec<(String, f64)>,
-    /// The mapped latency fields in seconds, by `stat` label (each also stays in `fields`).
+    /// The mapped latency fields in seconds, by `stat` label (not repeated in `fields`: one series
+    /// per value, docs/metrics.md "Series budget").
     pub latencies: Vec<(String, f64)>,
     /// Fields dropped by [`MAX_FIELDS`].
     pub dropped: usize,
@@ -72,11 +73,16 @@ pub fn parse_metrics(body: &[u8], mapping: &MetricsMapping) -> Result<ServiceMet
             out.error_rate = out.error_rate.or(Some(val));
             continue;
         }
+        let mut is_latency = false;
         for (stat, _) in latency.iter().filter(|(_, p)| *p == path) {
+            is_latency = true;
             if !out.latencies.iter().any(|(s, _)| s == stat) {
                 let secs = mapping.latency_unit.to_seconds(val);
                 out.latencies.push((stat.to_string(), secs));
             }
+        }
+        if is_latency {
+            continue;
         }
         if out.fields.len() < MAX_FIELDS {
             out.fields.push((path, val));
@@ -86,7 +92,7 @@ pub fn parse_metrics(body: &[u8], mapping: &MetricsMapping) -> Result<ServiceMet
     }
     out.fields.sort_by(|a, b| a.0.cmp(&b.0));
     out.fields.dedup_by(|later, first| later.0 == first.0);
-    if out.error_rate.is_none() && out.fields.is_empty() {
+    if out.error_rate.is_none() && out.fields.is_empty() && out.latencies.is_empty() {
         return Err(ParseError(
             "the metrics response has no numeric field".into(),
         ));
@@ -152,15 +158,8 @@ mod tests {
                 ("p99".to_string(), 0.12)
             ]
         );
-        assert_eq!(
-            m.fields,
-            vec![
-                ("requests".to_string(), 1234.0),
-                ("stats.latency.p50_ms".to_string(), 21.5),
-                ("stats.latency.p95_ms".to_string(), 80.0),
-                ("stats.latency.p99_ms".to_string(), 120.0),
-            ]
-        );
+        // A mapped latency is a td_pz_service_latency_seconds series only, not a field too.
+        assert_eq!(m.fields, vec![("requests".to_string(), 1234.0)]);
     }
 
     #[test]
@@ -196,7 +195,7 @@ mod tests {
         assert_eq!(m.error_rate, Some(2.5));
         assert_eq!(mm.error_rate_unit.to_ratio(2.5), 0.025);
         assert_eq!(m.latencies, vec![("median".to_string(), 0.0015)]);
-        assert_eq!(m.fields, vec![("lat.median".to_string(), 1500.0)]);
+        assert!(m.fields.is_empty(), "{:?}", m.fields);
         let s = mapping("latency_unit = \"s\"\n[defaults.metrics_mapping.latency]\np95 = \"p95\"");
         let m = parse_metrics(br#"{"p95": 0.08}"#, &s).unwrap();
         assert_eq!(m.latencies, vec![("p95".to_string(), 0.08)]);

@@ -82,10 +82,10 @@ mod tests {
             m.fields,
             vec![
                 ("cache.hit_ratio".to_string(), 0.93),
-                ("p95_latency_ms".to_string(), 80.0),
                 ("requests_per_second".to_string(), 41.5)
             ]
         );
+        // The mapped latency is a latency only, not a field too.
         assert_eq!(m.latencies, vec![("p95".to_string(), 0.08)]);
     }
 

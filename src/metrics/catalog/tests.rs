@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::store::{LOG_PROCESSING_BUCKETS, PROBE_BUCKETS};
+use super::super::store::{Streak, PROBE_BUCKETS};
 use super::super::text::Histogram;
 use super::super::*;
 use super::*;
@@ -15,9 +15,11 @@ fn filled() -> Metrics {
     m.services.with("1", "s", |s| {
         let p = s.probe("vip");
         p.total = 3;
+        p.successes = 2;
         p.failures.inc(Reason::ALL[0]);
+        p.streak = Streak::after(None, Some(Reason::ALL[0]));
         p.success = Some(1.0);
-        let mut h = Box::<Histogram<11>>::default();
+        let mut h = Box::<Histogram<6>>::default();
         h.observe(&PROBE_BUCKETS, 0.2);
         p.duration = Some(h);
         p.last_duration = Some(0.2);
@@ -27,9 +29,10 @@ fn filled() -> Metrics {
         p.section = Some("premium".into());
         for poller in Poller::ALL {
             let ps = s.poller(poller);
-            ps.polls = 2;
+            ps.polls = Some(2);
             ps.skipped = 1;
             ps.failures.inc(Reason::ALL[1]);
+            ps.streak = Streak::after(None, Some(Reason::ALL[1]));
             ps.last_success = Some(1_700_000_000.0);
         }
         *s.api.entry_or_default((Endpoint::Logs, Some(200))) += 1;
@@ -42,9 +45,7 @@ fn filled() -> Metrics {
         s.logs.last_entry = Some(1_700_000_000.0);
         s.logs.errors = Some(1);
         s.logs.overflow = Some(0);
-        let mut h = Box::<Histogram<7>>::default();
-        h.observe(&LOG_PROCESSING_BUCKETS, 0.03);
-        s.logs.processing = Some(h);
+        s.logs.slow = Some(1);
     });
     m.poll_duration.with_label_values(&["probe"]).observe(0.1);
     m.lateness.with_label_values(&["probe"]).observe(0.001);
@@ -128,14 +129,14 @@ fn the_exposition_is_the_catalog() {
     for (name, want) in &described {
         assert_eq!(&seen[name], want, "{name}");
     }
-    // Every series the fill made was rendered: per service, 22 of the probe (14 of them the
-    // histogram's), 16 of the four pollers, 2 requests, 3 of the metrics endpoint, 15 of the
-    // logs (10 of them the histogram's).
+    // Every series the fill made was rendered: per service, 19 of the probe (9 of them the
+    // histogram's), 20 of the four pollers, 2 requests, 3 of the metrics endpoint, 6 of the
+    // logs.
     let service_samples = text
         .lines()
         .filter(|l| l.contains("pz_service=\"s\""))
         .count();
-    assert_eq!(service_samples, 58, "{text}");
+    assert_eq!(service_samples, 50, "{text}");
 }
 
 #[test]
