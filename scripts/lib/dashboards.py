@@ -56,7 +56,8 @@ def queries(overrides=None, annotations=False):
                      "expr": fill(t["expr"], values)} for t in p.get("targets") or [] if t.get("expr") and not t.get("hide")]
         if annotations:
             out += [{"dashboard": dash["uid"], "panel": "annotation: " + a.get("name", ""), "refId": "",
-                     "expr": fill(a["expr"], values)} for a in dash.get("annotations", {}).get("list", []) if a.get("expr")]
+                     "expr": fill(a["target"]["expr"], values)} for a in dash.get("annotations", {}).get("list", [])
+                    if a.get("target", {}).get("expr")]
     return out
 
 
