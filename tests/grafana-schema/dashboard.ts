@@ -9,6 +9,7 @@
 //
 // The package types a panel's `options` and `fieldConfig.defaults.custom` as open records; here they are
 // the panel plugin's own types from the same package, exactly (no index signature: a misspelt key fails).
+// A panel type missing from `Panel` below fails the check: add its plugin's types (raw/composable/<plugin>).
 //
 // Overlay: where the JSON cannot spell the type or the types are wrong about what Grafana reads, and
 // nothing more. Each entry is the narrowest fix; every other field is the package's type unchanged.
