@@ -135,8 +135,8 @@ def stat(title, desc, specs, unit, *, w=6, h=5, th=None, ok=None, mappings=None,
     return panel("stat", title, desc, specs, w, h, alerts, None,
                  field_defaults(unit, "thresholds", th, mappings, minv, maxv, decimals),
                  {"colorMode": color, "graphMode": "area" if graph else "none", "justifyMode": "auto",
-                  "orientation": "auto", "reduceOptions": REDUCE, "showPercentChange": False,
-                  "textMode": "auto", "wideLayout": True})
+                  "orientation": "auto", "percentChangeColorMode": "standard", "reduceOptions": REDUCE,
+                  "showPercentChange": False, "textMode": "auto", "wideLayout": True})
 
 
 def bar(title, desc, specs, unit, *, w=12, h=8, th=None, minv=None, maxv=None, decimals=None,
@@ -154,8 +154,8 @@ def table(title, desc, expr, *, w=12, h=8, value_name="Value", hide=(), alerts="
     p = panel("table", title, desc, [(expr, "__auto")], w, h, alerts, links,
               field_defaults("none", "thresholds", custom={"align": "auto", "cellOptions": {"type": "auto"},
                                                            "inspect": False}),
-              {"cellHeight": "sm", "footer": {"countRows": False, "fields": "", "reducer": ["sum"],
-                                              "show": False}, "showHeader": True})
+              {"cellHeight": "sm", "footer": {"countRows": False, "fields": [], "reducer": ["sum"],
+                                              "show": False}, "frameIndex": 0, "showHeader": True})
     p["transformations"] = [{"id": "organize", "options": {
         "excludeByName": dict.fromkeys(["Time", *hide], True), "indexByName": {},
         "renameByName": {"Value": value_name}}}]
@@ -192,7 +192,7 @@ def query_var(name: str, label: str, query: str, description: str) -> dict:
 def templating(runbook_url: str) -> dict:
     url = {"selected": False, "text": runbook_url, "value": runbook_url}
     return {"list": [
-        {"current": {}, "description": "The Prometheus that scrapes td-pz-exporter (job=\"%s\")." % JOB,
+        {"description": "The Prometheus that scrapes td-pz-exporter (job=\"%s\")." % JOB,
          "hide": 0, "includeAll": False, "label": "Data source", "multi": False, "name": "datasource",
          "options": [], "query": "prometheus", "refresh": 1, "regex": "", "skipUrlSync": False,
          "type": "datasource"},
@@ -211,9 +211,9 @@ def templating(runbook_url: str) -> dict:
 
 
 ALERT_ANNOTATION = {
-    "datasource": DS, "enable": True, "expr": FIRING, "hide": False, "iconColor": "red",
-    "name": "Firing TdPz alerts", "step": "60s", "tagKeys": "alertname,severity,pz_service,probe",
-    "textFormat": "", "titleFormat": "{{alertname}}", "useValueForTime": False,
+    "datasource": DS, "enable": True, "hide": False, "iconColor": "red", "name": "Firing TdPz alerts",
+    "tagKeys": "alertname,severity,pz_service,probe", "textFormat": "", "titleFormat": "{{alertname}}",
+    "target": {"expr": FIRING, "interval": "60s", "refId": "Anno"}, "useValueForTime": False,
 }
 
 

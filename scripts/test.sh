@@ -44,7 +44,7 @@ join_fuzz() {
   return "$rc"
 }
 
-stage "install dependencies" scripts/install-deps.sh test browser contract deploy fuzz
+stage "install dependencies" scripts/install-deps.sh test browser contract dashboards deploy fuzz
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy (warnings denied)" cargo clippy --release --all-targets --locked -- -D warnings
 # Every simulator of the suite (in-process, `simulate`, the demo) appends what it was asked and answered

@@ -2,7 +2,9 @@
 """The dashboards' queries, and the check of scripts/check-dashboards.sh.
 
     dashboards.py queries [--var NAME=VALUE]...   every panel query as a JSON line, variables filled in
-    dashboards.py check                           structure of dashboards/*.json, every query parsed by
+    dashboards.py check                           structure of dashboards/*.json; Grafana's schema (tsc, as
+                                                  `{...} satisfies Dashboard`, tests/grafana-schema/), which
+                                                  must also reject mutated copies; every query parsed by
                                                   a throwaway Prometheus (a 400 bad_data is a parse error)
 
 Variables are filled in the way Grafana does for "All": $parent_segment, $pz_service and $probe become
@@ -13,6 +15,8 @@ an error, so a typo cannot slip through as literal text.
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # nothing written under scripts/
@@ -56,7 +60,8 @@ def queries(overrides=None, annotations=False):
                      "expr": fill(t["expr"], values)} for t in p.get("targets") or [] if t.get("expr") and not t.get("hide")]
         if annotations:
             out += [{"dashboard": dash["uid"], "panel": "annotation: " + a.get("name", ""), "refId": "",
-                     "expr": fill(a["expr"], values)} for a in dash.get("annotations", {}).get("list", []) if a.get("expr")]
+                     "expr": fill(a["target"]["expr"], values)} for a in dash.get("annotations", {}).get("list", [])
+                    if a.get("target", {}).get("expr")]
     return out
 
 
@@ -114,6 +119,51 @@ def structure(check):
     return extra
 
 
+def schema(check):
+    """Each dashboard type-checked by tsc as `{...} satisfies Dashboard`, the type of tests/grafana-schema/
+    dashboard.ts over the pinned @grafana/schema (installed by `install-deps.sh dashboards`); and copies of
+    the overview with one defect each, which tsc must reject."""
+    lib = os.path.join(ROOT, "target", "grafana-schema")
+    gen = os.path.join(lib, "gen")
+    shutil.rmtree(gen, ignore_errors=True)
+    os.makedirs(gen)
+    shutil.copy(os.path.join(ROOT, "tests", "grafana-schema", "dashboard.ts"), gen)
+    with open(os.path.join(lib, "node_modules", "@grafana", "schema", "package.json")) as f:
+        version = json.load(f)["version"]
+    first = lambda d, kind: next(p for p in walk(d["panels"]) if p["type"] == kind)  # noqa: E731
+    bad = {"a panel property Grafana does not know": lambda d: first(d, "timeseries").update(colour="red"),
+           'gridPos.h as a string ("8")': lambda d: first(d, "timeseries")["gridPos"].update(h="8"),
+           "a misspelt color mode": lambda d: first(d, "stat")["fieldConfig"]["defaults"]["color"].update(
+               mode="palette-clasic"),
+           "an unknown time series option": lambda d: first(d, "timeseries")["options"].update(legends={}),
+           "a misspelt annotation field": lambda d: d["annotations"]["list"][-1].update(titleFromat="")}
+    cases = {name[:-5]: load(name) for name in FILES}
+    for i, mutate in enumerate(bad.values()):
+        cases[f"bad{i}"] = load("overview.json")
+        mutate(cases[f"bad{i}"])
+    for stem, dash in cases.items():
+        with open(os.path.join(gen, stem + ".ts"), "w", encoding="utf-8") as f:
+            f.write("import type { Dashboard } from './dashboard';\n\nexport default %s satisfies Dashboard;\n"
+                    % json.dumps(dash, indent=2, ensure_ascii=False))
+    ts = {stem: os.path.relpath(os.path.join(gen, stem + ".ts"), ROOT) for stem in cases}
+    tsc = [os.path.join(lib, "node_modules", ".bin", "tsc"), "--noEmit", "--strict", "--skipLibCheck",
+           "--target", "es2022", "--module", "commonjs", *ts.values()]
+    out = subprocess.run(tsc, cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+    errors = {stem: [line for line in out if line.startswith(path + "(")] for stem, path in ts.items()}
+
+    def say(ok, what, why=""):  # one line per assertion, ok or FAIL
+        if ok:
+            print(f"ok   {what}")
+        check(ok, what, why)
+    for name in FILES:
+        e = errors[name[:-5]]
+        say(not e, f"schema: {name} satisfies Dashboard (@grafana/schema {version})", "\n     ".join(e))
+    for i, what in enumerate(bad):
+        say(bool(errors[f"bad{i}"]), f"schema: tsc rejects overview.json with {what}")
+    stray = [line for line in out if line[:1] not in ("", " ") and not any(line in e for e in errors.values())]
+    say(not stray, "schema: no other tsc error", "\n     ".join(stray))
+
+
 def main():
     if sys.argv[1] == "queries":
         over = dict(a.split("=", 1)[1].split("=", 1) for a in sys.argv[2:] if a.startswith("--var="))
@@ -129,6 +179,7 @@ def main():
         if not ok:
             print(f"FAIL {what}: {why}")
     extra = structure(check)
+    schema(check)
     st = Stack()
     prom = st.prometheus()
     todo = queries(annotations=True) + extra
