@@ -1,5 +1,8 @@
 //! Reading a `/metrics` scrape: the samples of the families a lab names, sums over label matches,
-//! and the fire lateness between two scrapes as Prometheus' `histogram_quantile()` over the increase.
+//! the series by the identity they carry (probe target, service, the exporter's own), and the fire
+//! lateness between two scrapes as Prometheus' `histogram_quantile()` over the increase.
+
+use std::collections::HashSet;
 
 pub const NAMES: &[&str] = &[
     "td_pz_scheduler_lateness_seconds_bucket",
@@ -20,12 +23,7 @@ pub struct Samples(Vec<(String, String, f64)>);
 
 impl Samples {
     pub fn parse(text: &str) -> Samples {
-        let sample = |line: &str| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, labels) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest.strip_suffix('}')?),
-                None => (series, ""),
-            };
+        let sample = |(name, labels, value): (&str, &str, &str)| {
             let value = if value == "+Inf" {
                 f64::INFINITY
             } else {
@@ -35,12 +33,7 @@ impl Samples {
                 .contains(&name)
                 .then(|| (name.to_owned(), labels.to_owned(), value))
         };
-        Samples(
-            text.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(sample)
-                .collect(),
-        )
+        Samples(sample_lines(text).filter_map(sample).collect())
     }
 
     /// The sum of `name` over the series whose labels match `matching`.
@@ -79,6 +72,72 @@ impl Samples {
         }
         acc.sort_by(|a, b| a.0.total_cmp(&b.0));
         acc
+    }
+}
+
+/// (name, labels as written between the braces, value) of each sample line of an exposition.
+fn sample_lines(text: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            Some((name, labels, value))
+        })
+}
+
+/// The series Prometheus adds to every scrape target: `up`, `scrape_duration_seconds`,
+/// `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`, `scrape_series_added`.
+pub const SCRAPE_SERIES: usize = 5;
+
+/// The series of one scrape by the identity they carry: `probe`, those with a `probe` label; `service`,
+/// those with `pz_service`/`parent_segment` and no `probe`; `own`, the exporter's (neither). An empty
+/// label value counts as absent, as in Prometheus.
+#[derive(Default)]
+pub struct Series {
+    pub probe: usize,
+    pub service: usize,
+    pub own: usize,
+    pub targets: usize,
+    pub services: usize,
+}
+
+impl Series {
+    pub fn count(text: &str) -> Series {
+        let (mut s, mut targets, mut services) =
+            (Series::default(), HashSet::new(), HashSet::new());
+        for (_, labels, _) in sample_lines(text) {
+            let [ps, svc, probe] = ["parent_segment", "pz_service", "probe"]
+                .map(|k| label(labels, k).filter(|v| !v.is_empty()));
+            match (&ps, &svc, probe) {
+                (None, None, None) => s.own += 1,
+                (_, _, None) => s.service += 1,
+                (_, _, Some(probe)) => {
+                    s.probe += 1;
+                    targets.insert((ps.clone(), svc.clone(), probe));
+                }
+            }
+            if ps.is_some() || svc.is_some() {
+                services.insert((ps, svc));
+            }
+        }
+        (s.targets, s.services) = (targets.len(), services.len());
+        s
+    }
+
+    /// The sample lines of the scrape.
+    pub fn total(&self) -> usize {
+        self.probe + self.service + self.own
+    }
+
+    /// Per probe target, the mean over the targets of: the series with its `probe` label, its
+    /// service's / the service's probes, (the exporter's own + `SCRAPE_SERIES`) / the targets.
+    pub fn per_target(&self) -> [f64; 3] {
+        let n = self.targets.max(1) as f64;
+        [self.probe, self.service, self.own + SCRAPE_SERIES].map(|x| x as f64 / n)
     }
 }
 

@@ -135,14 +135,14 @@ class Window:
 
 
 def prom_samples(text, names):
-    """{(name, labels-string): value} for the samples whose name is in `names`."""
+    """{(name, labels-string): value} for the samples whose name is in `names` (all: None)."""
     out = {}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
         brace, space = line.find("{"), line.rfind(" ")
         name = line[:brace] if 0 <= brace < space else line[:space]
-        if name in names:
+        if names is None or name in names:
             out[(name, line[brace + 1:line.rfind("}")] if brace >= 0 else "")] = float(line[space + 1:])
     return out
 

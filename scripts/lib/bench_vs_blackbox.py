@@ -24,6 +24,7 @@ from stack import free_port, http as get
 PS, SVC, USER = "394649", "product_recommendations", "vip_user_001"
 PATH = f"/audiences/{PS}/personalization/{SVC}"
 BODY = '{"user_id":"vip_user_001"}'
+SCRAPE = 5  # the series Prometheus adds to every scrape target: series()
 
 
 def exporter_config(sim_url, rate):
@@ -70,7 +71,26 @@ end
 
 
 def metrics(url):
-    return B.prom_samples(get(url + "/metrics"), {"td_pz_probes_total", "td_pz_probe_failures_total"})
+    text = get(url + "/metrics")
+    return B.prom_samples(text, {"td_pz_probes_total", "td_pz_probe_failures_total"}), text
+
+
+def series(ours, bb):
+    """Series Prometheus stores per probe target. blackbox_exporter: the samples of one /probe + the SCRAPE it adds to
+    every target (up, scrape_duration_seconds, scrape_samples_scraped, scrape_samples_post_metric_relabeling,
+    scrape_series_added). Ours (all targets in one scrape), the mean over its probe targets of: the series with its
+    `probe` label + its service's (pz_service/parent_segment, no `probe`) / the service's probes + (own + SCRAPE) / targets."""
+    ids = [tuple(B.label(lb, k) for k in ("parent_segment", "pz_service", "probe")) for _, lb in B.prom_samples(ours, None)]
+    targets, services = len({i for i in ids if i[2]}), len({i[:2] for i in ids if any(i)})
+    probe, own, bb = sum(bool(i[2]) for i in ids), sum(not any(i) for i in ids), len(B.prom_samples(bb, None)) + SCRAPE
+    parts = (probe / targets, (len(ids) - probe - own) / targets, (own + SCRAPE) / targets)
+    return dict(parts=parts, total=sum(parts), below=sum(parts) < bb, targets=targets, services=services, own=own, bb=bb)
+
+
+def self_check():  # series() on canned text: ours below blackbox's, then above
+    s = series('a{pz_service="s",probe="p"} 1\na{pz_service="s",probe="q"} 2\nb{pz_service="s"} 3\n# c\nc 4\n', "x 1\ny 0")
+    assert (s["parts"], s["targets"], s["services"], s["own"], s["bb"], s["below"]) == ((1, .5, 3), 2, 1, 1, 7, True) \
+        and not series('a{pz_service="s",probe="p"} 1\nc 1\n', "x 1")["below"], s
 
 
 def memory(pid, **figures):
@@ -83,7 +103,7 @@ def phase_exporter(a, st, sim_url):
     url = st.exporter(exporter_config(sim_url, a.rate))
     exp = st.exporter_proc
     time.sleep(a.warmup)
-    s0, w = metrics(url), B.Window([exp.pid], also=[a.sim_pid])
+    (s0, _), w = metrics(url), B.Window([exp.pid], also=[a.sim_pid])
     t_end, next_scrape, scrapes = time.monotonic() + a.duration, time.monotonic() + 7.5, 0
     while time.monotonic() < t_end:  # /metrics scraped every 15 s, as Prometheus would
         st.alive(exp)
@@ -92,10 +112,10 @@ def phase_exporter(a, st, sim_url):
             scrapes, next_scrape = scrapes + 1, next_scrape + 15
         time.sleep(0.05)
     w.close()
-    other, s1 = w.other, metrics(url)
+    other, (s1, text) = w.other, metrics(url)
     delta = lambda n: B.sum_of(s1, n) - B.sum_of(s0, n)  # noqa: E731
     r = memory(exp.pid, probes=delta("td_pz_probes_total"), failed=delta("td_pz_probe_failures_total"),
-               cpu=w.cpu[exp.pid], scrapes=scrapes, other=other)
+               cpu=w.cpu[exp.pid], scrapes=scrapes, other=other, text=text)
     st.stop(exp)
     if r["probes"] <= 0:
         raise SystemExit("measurement failed: td-pz-exporter ran no probes")
@@ -112,23 +132,23 @@ def phase_blackbox(a, st, sim_url):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
     def drive(seconds):
-        """`rate` /probe requests a second on one keep-alive connection: (ok, bad)."""
-        ok = bad = 0
-        t0 = time.monotonic()
+        """`rate` /probe requests a second on one keep-alive connection: (ok, bad, the last answer)."""
+        ok, bad, t0 = 0, 0, time.monotonic()
         for n in range(int(seconds * a.rate)):
             time.sleep(max(0.0, t0 + n / a.rate - time.monotonic()))
             conn.request("GET", f"/probe?module=td_post&target={sim_url}{PATH}")
             r = conn.getresponse()
-            good = r.status == 200 and re.search(rb"^probe_success 1$", r.read(), re.M)
+            text = r.read().decode()
+            good = r.status == 200 and re.search(r"^probe_success 1$", text, re.M)
             ok, bad = ok + bool(good), bad + (not good)
-        return ok, bad
+        return ok, bad, text
 
     drive(a.warmup)
     w = B.Window([bb.pid], also=[a.sim_pid])
-    ok, bad = drive(a.duration)
+    ok, bad, text = drive(a.duration)
     w.close()
     st.alive(bb)
-    r = memory(bb.pid, probes=ok + bad, failed=bad, cpu=w.cpu[bb.pid], other=w.other)
+    r = memory(bb.pid, probes=ok + bad, failed=bad, cpu=w.cpu[bb.pid], other=w.other, text=text)
     conn.close()
     st.stop(bb)
     if ok + bad == 0:
@@ -163,7 +183,7 @@ def main():
     ap.add_argument("--wrk-seconds", type=int, default=30)
     ap.add_argument("--out", help="also write the figures as JSON here")
     a = ap.parse_args()
-
+    self_check()
     st = B.new_stack("bb")
     sim_url = st.simulator({"accept_any_service": True, "log_rate": 0.1})
     sim, work = st.simulator_proc, st.work
@@ -193,6 +213,11 @@ def main():
     rep.row("CPU per probe: ours / blackbox", ours_k / bb_k, "x")
     rep.row("peak RSS: ours / blackbox", ours["hwm"] / bb["hwm"], "x")
     rep.row("anonymous RSS at end: ours / blackbox", ours["anon"] / bb["anon"], "x")
+    s = series(ours["text"], bb["text"])
+    rep.row("td-pz-exporter scrape: probe targets (services); own series", f"{s['targets']} ({s['services']}); {s['own']}")
+    rep.row("td-pz-exporter series per target: probe + service + fixed", "{:.1f} + {:.2f} + {:.2f} = {:.1f}".format(*s["parts"], s["total"]))
+    rep.row("blackbox_exporter series per target: /probe + scrape", f"{s['bb'] - SCRAPE} + {SCRAPE} = {s['bb']}")
+    rep.row("series per target: ours / blackbox", s["total"] / s["bb"], "x")
     rep.row(f"wrk paced {a.rate}/s: requests (bad)", f"{wrk_paced['requests']} ({wrk_paced['bad']})")
     rep.row(f"wrk paced {a.rate}/s: CPU per 1,000 requests", wrk_paced_k, "s")
     rep.row("wrk flat out: requests (bad)", f"{wrk_flat['requests']} ({wrk_flat['bad']})")
@@ -200,11 +225,11 @@ def main():
     rep.row("ours per probe / wrk paced per request", ours_k / wrk_paced_k, "x")
     rep.row("ours per probe / wrk flat-out per request", ours_k / wrk_flat_k, "x")
     rep.row("blackbox per probe / wrk paced per request", bb_k / wrk_paced_k, "x")
-    other = max(ours["other"], bb["other"], wrk_paced["other"])
-    rep.other(other, "other load on the machine (max of phases)")
+    rep.other(max(ours["other"], bb["other"], wrk_paced["other"]), "other load on the machine (max of phases)")
     rep.goal("CPU per probe <= 0.5x blackbox", ours_k <= 0.5 * bb_k, f"{ours_k / bb_k:.2f}x")
     rep.goal("peak RSS <= 0.5x blackbox", ours["hwm"] <= 0.5 * bb["hwm"], f"{ours['hwm'] / bb['hwm']:.2f}x")
     rep.goal("CPU per probe <= 3x wrk (same rate)", ours_k <= 3 * wrk_paced_k, f"{ours_k / wrk_paced_k:.2f}x")
+    rep.goal("series per target < blackbox's", s["below"], f"{s['total']:.1f} against {s['bb']}")
     if ours["failed"] or bb["failed"] or wrk_paced["bad"] or wrk_flat["bad"]:
         rep.note("some probes or requests failed: see the counts above")
     rep.print(a.out)
