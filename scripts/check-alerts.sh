@@ -4,7 +4,8 @@
 #
 #   rules-generated      scripts/gen-rules.py --check (alerts/td-pz-rules.yaml matches its generator)
 #   rules-valid          promtool check rules alerts/td-pz-rules.yaml
-#   rules-test-profile   the --profile=test copy is valid, every `for:` <= 15s, every interval 5s
+#   rules-test-profile   the --profile=test copies (plain, and --window-scale=60 as the e2e uses) are valid,
+#                        every `for:` <= 15s, `keep_firing_for:` <= 15s (scaled: 30m / 60), every interval 5s
 #   rules-unit-tests     promtool test rules alerts/tests/*.yaml
 #   rules-coverage       every alert has a firing and a silent unit test
 #   runbooks             docs/runbooks.md has a section per alert; every runbook_url points at one
@@ -22,9 +23,11 @@ trap 'rm -rf "$TMP"' EXIT
 alerts() { python3 scripts/lib/alerts.py "$@"; }
 
 rules_test_profile() {
-    python3 scripts/gen-rules.py --profile=test --out="$TMP/td-pz-rules.test.yaml"
-    promtool check rules "$TMP/td-pz-rules.test.yaml"
-    alerts test-profile "$TMP/td-pz-rules.test.yaml"
+    for scale in 1 60; do
+        python3 scripts/gen-rules.py --profile=test --window-scale=$scale --out="$TMP/td-pz-rules.test-$scale.yaml"
+        promtool check rules "$TMP/td-pz-rules.test-$scale.yaml"
+        alerts test-profile "$TMP/td-pz-rules.test-$scale.yaml" $scale
+    done
 }
 am_test_config() {
     alerts test-config --url=http://127.0.0.1:9/hook >"$TMP/am-test.yml"

@@ -171,7 +171,7 @@ class Stack:
         rules = os.path.join(self.work, "td-pz-rules.yaml")
         if fast:
             subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-rules.py"), "--profile=test",
-                            f"--out={rules}"], check=True, stdout=subprocess.DEVNULL)
+                            "--window-scale=60", f"--out={rules}"], check=True, stdout=subprocess.DEVNULL)
         else:
             shutil.copy(os.path.join(ROOT, "alerts", "td-pz-rules.yaml"), rules)
         am = os.path.join(self.work, "alertmanager.yml")
