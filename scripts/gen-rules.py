@@ -9,7 +9,8 @@
     python3 scripts/gen-rules.py --list-alerts        # the alert names, one a line
 
 alerts/td-pz-rules.yaml is what users load into Prometheus. Never edit it by hand: change the
-constants below (every threshold and SLO target lives here, nowhere else) and run this script.
+constants below (every threshold and SLO target lives here, nowhere else) and run this script. Each
+alert's runbook_step annotation is the **Do** paragraph of its section of docs/runbooks.md: edit it there.
 
 Profiles:
   default  the production rules: alerts/td-pz-rules.yaml.
@@ -24,6 +25,7 @@ Only the Python 3 standard library is used, so the e2e test can call this script
 import argparse
 import difflib
 import os
+import re
 import sys
 
 # =====================================================================================================
@@ -133,6 +135,10 @@ DASHBOARD_OVERVIEW = GRAFANA_URL + "/d/td-pz-overview"
 DASHBOARD_SERVICE = (GRAFANA_URL + "/d/td-pz-service?var-pz_service={{ $labels.pz_service }}"
                      "&var-parent_segment={{ $labels.parent_segment }}")
 
+# Where a person opens the exporter's status page: the address Prometheus scrapes (the `instance` label). Change
+# it when the exporter serves TLS (https://{instance}) or is reached through a proxy (docs/runbooks.md).
+EXPORTER_URL = "http://{instance}"
+
 # Which Alertmanager receiver each severity must reach (alerts/alertmanager.yml; checked by --route-cases).
 RECEIVER_FOR_SEVERITY = {"critical": "pager", "warning": "chat", "info": "email-or-nothing"}
 
@@ -227,6 +233,30 @@ def recording_rules(window_scale=1):
 
 # ------------------------------------------------------------------------------------------------- alerts
 
+with open(os.path.join(ROOT, "docs", "runbooks.md"), encoding="utf-8") as f:
+    RUNBOOK = f.read()
+
+
+def runbook_step(name):
+    """What to do first: the **Do** paragraph of the alert's section of docs/runbooks.md, on one line."""
+    m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, RUNBOOK)
+    if not m:
+        raise SystemExit(f"gen-rules: docs/runbooks.md has no '**Do**:' paragraph in its section '## {name}'")
+    step = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", " ".join(m[1].split()))  # [text](link) -> text
+    return step[:1].upper() + step[1:]
+
+
+# The status page of the target to look at first (its last exchange, with TD's error code): the alert's probe, else
+# the service's first failing probe, else its first probe; the exporter's front page for an alert without a service.
+PROBE_OF_ALERT = ('{{ $q := printf "td_pz_probe_success{parent_segment=%q,pz_service=%q,probe=~%q}" '
+                  '$labels.parent_segment $labels.pz_service (or $labels.probe ".+") }}')
+STATUS_URL = (PROBE_OF_ALERT + '{{ with or (printf "%s == 0" $q | query) ($q | query) }}'
+              '{{ with . | sortByLabel "probe" | first }}' + EXPORTER_URL.format(instance='{{ label "instance" . }}')
+              + '/target?id={{ printf "probe/%s/%s/%s" (label "parent_segment" .) (label "pz_service" .) '
+              '(label "probe" .) | urlquery }}{{ end }}{{ else }}{{ with $labels.instance }}'
+              + EXPORTER_URL.format(instance="{{ . }}") + "/{{ end }}{{ end }}")
+
+
 def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
     labels = {"severity": severity}
     labels.update(extra_labels or {})
@@ -239,8 +269,10 @@ def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVIC
         "annotations": {
             "summary": summary,
             "description": description,
+            "runbook_step": runbook_step(name),
             "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}",
             "dashboard_url": dashboard,
+            "status_url": STATUS_URL,
         },
     }
 

@@ -5,7 +5,8 @@
     alerts.py test-profile FILE [N]   the --profile=test [--window-scale=N] rules: every for <= 15s, every
                                   keep_firing_for <= 15s (or the shipped one / N), every group interval 5s
     alerts.py coverage            every alert has a firing and a silent promtool unit test
-    alerts.py runbooks            docs/runbooks.md has a section per alert; annotations complete
+    alerts.py runbooks            docs/runbooks.md has a section per alert; annotations complete (summary,
+                                  description, runbook_step, runbook_url, dashboard_url, status_url)
     alerts.py inhibitions         alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
 
 The test copy keeps every receiver's name with one webhook, URL?receiver=<name> (send_resolved), so a
@@ -115,7 +116,8 @@ def runbooks():
             bad.append(f"docs/runbooks.md has no '## {name}' section")
         if a.get("runbook_url") != base + name.lower():
             bad.append(f"{name}: runbook_url {a.get('runbook_url')}")
-        bad += [f"{name}: no {k} annotation" for k in ("summary", "description", "dashboard_url") if not a.get(k)]
+        keys = ("summary", "description", "runbook_step", "dashboard_url", "status_url")
+        bad += [f"{name}: no {k} annotation" for k in keys if not a.get(k)]
         if r.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
             bad.append(f"{name}: severity {r.get('labels', {}).get('severity')}")
     print(f"runbooks: a section and complete annotations for each of the {len(headings)} alerts" if not bad else "")
