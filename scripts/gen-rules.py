@@ -233,13 +233,10 @@ def recording_rules(window_scale=1):
 
 # ------------------------------------------------------------------------------------------------- alerts
 
-with open(os.path.join(ROOT, "docs", "runbooks.md"), encoding="utf-8") as f:
-    RUNBOOK = f.read()
-
-
 def runbook_step(name):
     """What to do first: the **Do** paragraph of the alert's section of docs/runbooks.md, on one line."""
-    m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, RUNBOOK)
+    with open(os.path.join(ROOT, "docs", "runbooks.md"), encoding="utf-8") as f:
+        m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, f.read())
     if not m:
         raise SystemExit(f"gen-rules: docs/runbooks.md has no '**Do**:' paragraph in its section '## {name}'")
     step = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", " ".join(m[1].split()))  # [text](link) -> text

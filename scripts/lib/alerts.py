@@ -43,6 +43,7 @@ def test_config(url, fast=None, src=AM):
         block += [f"  - name: {n}", "    webhook_configs:", f"      - url: '{url}?receiver={n}'",
                   "        send_resolved: true"]
     out = "\n".join(lines[:start] + block + ([""] if end < len(lines) else []) + lines[end:])
+    out = re.sub(r"(?m)^(  - )(\S+\.tmpl)$", lambda m: m[1] + os.path.join(os.path.dirname(src), m[2]), out)
     if fast:
         out = re.sub(r"(?m)^(\s*group_wait:\s*)\S+", r"\g<1>" + fast, out)
         out = re.sub(r"(?m)^(\s*group_interval:\s*)\S+", r"\g<1>1s", out)
