@@ -9,8 +9,9 @@
 #   rules-unit-tests     promtool test rules alerts/tests/*.yaml
 #   rules-coverage       every alert has a firing and a silent unit test
 #   runbooks             docs/runbooks.md has a section per alert; every runbook_url points at one
-#   am-config            amtool check-config alerts/alertmanager.yml
-#   am-test-config       the webhook test copy (scripts/lib/alerts.py test-config) is valid and routes alike
+#   am-config            amtool check-config alerts/alertmanager.yml (and its template alerts/td-pz.tmpl)
+#   am-test-config       the test copy (scripts/lib/alerts.py test-config: the real receivers and template,
+#                        posting to the local fakes) is valid and routes alike
 #   am-routes            alerts/tests/routes.txt through amtool config routes test
 #   am-routes-per-alert  every alert reaches the receiver of its severity (scripts/gen-rules.py --route-cases)
 #   am-inhibitions       alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
@@ -30,11 +31,11 @@ rules_test_profile() {
     done
 }
 am_test_config() {
-    alerts test-config --url=http://127.0.0.1:9/hook >"$TMP/am-test.yml"
+    alerts test-config --url=http://127.0.0.1:9 --secrets="$TMP" >"$TMP/am-test.yml"
     amtool check-config "$TMP/am-test.yml"
-    grep -q "url: 'http://127.0.0.1:9/hook?receiver=pager'" "$TMP/am-test.yml"
-    if grep -qE 'pagerduty_configs|slack_configs|_file:' "$TMP/am-test.yml"; then
-        echo "the test copy still has real receivers or secret files" >&2; return 1
+    grep -q "url: http://127.0.0.1:9/v2/enqueue" "$TMP/am-test.yml"
+    if grep -v "^\s*#" "$TMP/am-test.yml" | grep -q /etc/alertmanager; then
+        echo "the test copy still reads the production secret files" >&2; return 1
     fi
     routes_from_file alerts/tests/routes.txt "$TMP/am-test.yml"
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Python steps of scripts/check-alerts.sh, and the test copy of alerts/alertmanager.yml.
 
-    alerts.py test-config --url=URL [--fast=GROUP_WAIT]   the copy whose receivers all post to URL
+    alerts.py test-config --url=URL --secrets=DIR [--fast=GROUP_WAIT]   the copy posting to the fakes at URL
     alerts.py test-profile FILE [N]   the --profile=test [--window-scale=N] rules: every for <= 15s, every
                                   keep_firing_for <= 15s (or the shipped one / N), every group interval 5s
     alerts.py coverage            every alert has a firing and a silent promtool unit test
@@ -9,9 +9,10 @@
                                   description, runbook_step, runbook_url, dashboard_url, status_url)
     alerts.py inhibitions         alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
 
-The test copy keeps every receiver's name with one webhook, URL?receiver=<name> (send_resolved), so a
-test sees who would have been notified; the route tree and the inhibit rules are kept byte for byte,
-and `--fast` sets every group_wait to GROUP_WAIT and every group_interval to 1s. Needs PyYAML.
+The test copy keeps the real receivers, templates, route tree and inhibit rules, and points them at
+scripts/lib/fakes.py: PagerDuty's `url:` URL/v2/enqueue with the routing key file DIR/pagerduty-routing-key,
+Slack's api_url_file DIR/slack-webhook-url (URL/services/...), both written here; the template path is made
+absolute. `--fast` sets every group_wait to GROUP_WAIT and every group_interval to 1s. Needs PyYAML.
 """
 
 import datetime
@@ -28,21 +29,19 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RULES = os.path.join(ROOT, "alerts", "td-pz-rules.yaml")
 AM = os.path.join(ROOT, "alerts", "alertmanager.yml")
+PD_ROUTING_KEY = "e2e0" * 8  # 32 characters, as an integration key; a test value, not a secret
 
 
-def test_config(url, fast=None, src=AM):
+def test_config(url, secrets, fast=None, src=AM):
+    """The copy of SRC whose receivers post to scripts/lib/fakes.py at URL, with their secret files in SECRETS."""
+    files = {"pagerduty-routing-key": PD_ROUTING_KEY, "slack-webhook-url": url + "/services/T0E2E/B0E2E/e2e"}
+    for name, value in files.items():
+        with open(os.path.join(secrets, name), "w") as f:
+            f.write(value + "\n")
     with open(src) as f:
         text = f.read()
-    lines = text.split("\n")
-    (start,) = [i for i, l in enumerate(lines) if re.match(r"^receivers:\s*(#.*)?$", l)]
-    end = next((j for j in range(start + 1, len(lines)) if re.match(r"^[^\s#]", lines[j])), len(lines))
-    names = [m.group(2) for l in lines[start + 1:end]
-             for m in [re.match(r"""^(  )?-\s+name:\s*["']?([^"'#\s]+)""", l)] if m]
-    block = ["receivers:"]
-    for n in names:
-        block += [f"  - name: {n}", "    webhook_configs:", f"      - url: '{url}?receiver={n}'",
-                  "        send_resolved: true"]
-    out = "\n".join(lines[:start] + block + ([""] if end < len(lines) else []) + lines[end:])
+    out = re.sub(r"(?m)^(\s*(?:- )?)(routing_key_file|api_url_file): \S*/(\S+)$", lambda m: f"{m[1]}{m[2]}: "
+                 f"{secrets}/{m[3]}" + (f"\n{' ' * len(m[1])}url: {url}/v2/enqueue" if m[2] == "routing_key_file" else ""), text)
     out = re.sub(r"(?m)^(  - )(\S+\.tmpl)$", lambda m: m[1] + os.path.join(os.path.dirname(src), m[2]), out)
     if fast:
         out = re.sub(r"(?m)^(\s*group_wait:\s*)\S+", r"\g<1>" + fast, out)
@@ -50,10 +49,13 @@ def test_config(url, fast=None, src=AM):
     a, b = yaml.safe_load(text), yaml.safe_load(out)
     strip = lambda r: {k: ([strip(x) for x in v] if k == "routes" else v) for k, v in r.items()  # noqa: E731
                        if not (fast and k in ("group_wait", "group_interval"))}
-    if a.get("inhibit_rules") != b.get("inhibit_rules") or strip(a["route"]) != strip(b["route"]) \
-            or [r["name"] for r in a["receivers"]] != names:
-        raise SystemExit("alerts.py test-config: BUG: the copy changed more than the receivers")
-    return f"# TEST COPY of alerts/alertmanager.yml (scripts/lib/alerts.py): every receiver posts to {url}\n" + out
+    # Every integration of the copy posts to the fakes and reads a secret written here, or the test could page.
+    elsewhere = [c for r in b["receivers"] for k, cs in r.items() if k.endswith("_configs") for c in cs
+                 if not str(c.get("url", "")).startswith(url) and c.get("api_url_file") != f"{secrets}/slack-webhook-url"]
+    if a.get("inhibit_rules") != b.get("inhibit_rules") or strip(a["route"]) != strip(b["route"]) or elsewhere \
+            or [r["name"] for r in a["receivers"]] != [r["name"] for r in b["receivers"]]:
+        raise SystemExit(f"alerts.py test-config: BUG: the copy changed more than where the receivers post {elsewhere}")
+    return f"# TEST COPY of alerts/alertmanager.yml (scripts/lib/alerts.py): the receivers post to {url}\n" + out
 
 
 def rules():
@@ -134,7 +136,7 @@ def inhibitions():
         cases = yaml.safe_load(f)["cases"]
     st = Stack()
     with open(os.path.join(st.work, "am.yml"), "w") as f:
-        f.write(test_config(f"http://127.0.0.1:{free_port()}/hook"))
+        f.write(test_config(f"http://127.0.0.1:{free_port()}", st.work))
     base = st.alertmanager(f.name)
     now = lambda d: (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)).isoformat()  # noqa: E731
     listing = lambda: http(base + "/api/v2/alerts?active=true&inhibited=true&silenced=true&unprocessed=true")  # noqa: E731
@@ -173,7 +175,7 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "test-config":
         opts = dict(a[2:].split("=", 1) for a in args)
-        sys.stdout.write(test_config(opts["url"], opts.get("fast")))
+        sys.stdout.write(test_config(opts["url"], opts["secrets"], opts.get("fast")))
         return 0
     bad = {"test-profile": test_profile, "coverage": coverage, "runbooks": runbooks,
            "inhibitions": inhibitions}[cmd](*args)
