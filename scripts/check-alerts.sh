@@ -4,12 +4,14 @@
 #
 #   rules-generated      scripts/gen-rules.py --check (alerts/td-pz-rules.yaml matches its generator)
 #   rules-valid          promtool check rules alerts/td-pz-rules.yaml
-#   rules-test-profile   the --profile=test copy is valid, every `for:` <= 15s, every interval 5s
+#   rules-test-profile   the --profile=test copies (plain, and --window-scale=60 as the e2e uses) are valid,
+#                        every `for:` <= 15s, `keep_firing_for:` <= 15s (scaled: 35m -> 80s), every interval 5s
 #   rules-unit-tests     promtool test rules alerts/tests/*.yaml
 #   rules-coverage       every alert has a firing and a silent unit test
 #   runbooks             docs/runbooks.md has a section per alert; every runbook_url points at one
-#   am-config            amtool check-config alerts/alertmanager.yml
-#   am-test-config       the webhook test copy (scripts/lib/alerts.py test-config) is valid and routes alike
+#   am-config            amtool check-config alerts/alertmanager.yml (and its template alerts/td-pz.tmpl)
+#   am-test-config       the test copy (scripts/lib/alerts.py test-config: the real receivers and template,
+#                        posting to the local fakes) is valid and routes alike
 #   am-routes            alerts/tests/routes.txt through amtool config routes test
 #   am-routes-per-alert  every alert reaches the receiver of its severity (scripts/gen-rules.py --route-cases)
 #   am-inhibitions       alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
@@ -22,16 +24,18 @@ trap 'rm -rf "$TMP"' EXIT
 alerts() { python3 scripts/lib/alerts.py "$@"; }
 
 rules_test_profile() {
-    python3 scripts/gen-rules.py --profile=test --out="$TMP/td-pz-rules.test.yaml"
-    promtool check rules "$TMP/td-pz-rules.test.yaml"
-    alerts test-profile "$TMP/td-pz-rules.test.yaml"
+    for scale in 1 60; do
+        python3 scripts/gen-rules.py --profile=test --window-scale=$scale --out="$TMP/td-pz-rules.test-$scale.yaml"
+        promtool check rules "$TMP/td-pz-rules.test-$scale.yaml"
+        alerts test-profile "$TMP/td-pz-rules.test-$scale.yaml" $scale
+    done
 }
 am_test_config() {
-    alerts test-config --url=http://127.0.0.1:9/hook >"$TMP/am-test.yml"
+    alerts test-config --url=http://127.0.0.1:9 --secrets="$TMP" >"$TMP/am-test.yml"
     amtool check-config "$TMP/am-test.yml"
-    grep -q "url: 'http://127.0.0.1:9/hook?receiver=pager'" "$TMP/am-test.yml"
-    if grep -qE 'pagerduty_configs|slack_configs|_file:' "$TMP/am-test.yml"; then
-        echo "the test copy still has real receivers or secret files" >&2; return 1
+    grep -q "url: http://127.0.0.1:9/v2/enqueue" "$TMP/am-test.yml"
+    if grep -v "^\s*#" "$TMP/am-test.yml" | grep -q /etc/alertmanager; then
+        echo "the test copy still reads the production secret files" >&2; return 1
     fi
     routes_from_file alerts/tests/routes.txt "$TMP/am-test.yml"
 }

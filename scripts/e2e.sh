@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The end-to-end test with real Prometheus and Alertmanager (docs/e2e.md): TD simulator -> exporter ->
-# Prometheus (test-profile rules) -> Alertmanager (test webhook config) -> a local webhook.
+# Prometheus (test-profile rules) -> Alertmanager (its PagerDuty and Slack receivers) -> local fakes of both.
 #   scripts/e2e.sh [--keep] [--only=DRILL,...] [--no-resolve] [--timeout=SECONDS]
 # Uses TD_PZ_BIN or target/release/td-pz-exporter (`make e2e` builds it first); see scripts/lib/e2e.py.
 set -euo pipefail

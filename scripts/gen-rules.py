@@ -9,7 +9,8 @@
     python3 scripts/gen-rules.py --list-alerts        # the alert names, one a line
 
 alerts/td-pz-rules.yaml is what users load into Prometheus. Never edit it by hand: change the
-constants below (every threshold and SLO target lives here, nowhere else) and run this script.
+constants below (every threshold and SLO target lives here, nowhere else) and run this script. Each
+alert's runbook_step annotation is the **Do** paragraph of its section of docs/runbooks.md: edit it there.
 
 Profiles:
   default  the production rules: alerts/td-pz-rules.yaml.
@@ -24,6 +25,7 @@ Only the Python 3 standard library is used, so the e2e test can call this script
 import argparse
 import difflib
 import os
+import re
 import sys
 
 # =====================================================================================================
@@ -133,6 +135,10 @@ DASHBOARD_OVERVIEW = GRAFANA_URL + "/d/td-pz-overview"
 DASHBOARD_SERVICE = (GRAFANA_URL + "/d/td-pz-service?var-pz_service={{ $labels.pz_service }}"
                      "&var-parent_segment={{ $labels.parent_segment }}")
 
+# Where a person opens the exporter's status page: the address Prometheus scrapes (the `instance` label). Change
+# it when the exporter serves TLS (https://{instance}) or is reached through a proxy (docs/runbooks.md).
+EXPORTER_URL = "http://{instance}"
+
 # Which Alertmanager receiver each severity must reach (alerts/alertmanager.yml; checked by --route-cases).
 RECEIVER_FOR_SEVERITY = {"critical": "pager", "warning": "chat", "info": "email-or-nothing"}
 
@@ -181,6 +187,13 @@ def seconds_of(d):
 CAUSE_KEEP_FIRING_MARGIN_SECONDS = 300
 CAUSE_KEEP_FIRING_SECONDS = max(seconds_of(short) for _, _, short in BURN_FAST) + CAUSE_KEEP_FIRING_MARGIN_SECONDS
 KEEP_FIRING_FOR = {name: CAUSE_KEEP_FIRING_SECONDS for name in CAUSE_REASONS}
+
+
+def scaled_keep_firing(secs, window_scale):
+    """keep_firing_for in the --window-scale copy: the window part divided with the burn windows, the margin kept
+    as the same number of evaluations (10 of 30s -> 10 of 5s), since it guards against evaluation offsets."""
+    margin = CAUSE_KEEP_FIRING_MARGIN_SECONDS * seconds_of(TEST_GROUP_INTERVAL) // seconds_of(ALERT_INTERVAL)
+    return (secs - CAUSE_KEEP_FIRING_MARGIN_SECONDS) // window_scale + margin
 
 
 # ----------------------------------------------------------------------------------------- recording rules
@@ -232,6 +245,27 @@ def recording_rules(window_scale=1):
 
 # ------------------------------------------------------------------------------------------------- alerts
 
+def runbook_step(name):
+    """What to do first: the **Do** paragraph of the alert's section of docs/runbooks.md, on one line."""
+    with open(os.path.join(ROOT, "docs", "runbooks.md"), encoding="utf-8") as f:
+        m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, f.read())
+    if not m:
+        raise SystemExit(f"gen-rules: docs/runbooks.md has no '**Do**:' paragraph in its section '## {name}'")
+    step = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", " ".join(m[1].split()))  # [text](link) -> text
+    return step[:1].upper() + step[1:]
+
+
+# The status page of the target to look at first (its last exchange, with TD's error code): the alert's probe, else
+# the service's first failing probe, else its first probe; the exporter's front page for an alert without a service.
+PROBE_OF_ALERT = ('{{ $q := printf "td_pz_probe_success{parent_segment=%q,pz_service=%q,probe=~%q}" '
+                  '$labels.parent_segment $labels.pz_service (or $labels.probe ".+") }}')
+STATUS_URL = (PROBE_OF_ALERT + '{{ with or (printf "%s == 0" $q | query) ($q | query) }}'
+              '{{ with . | sortByLabel "probe" | first }}' + EXPORTER_URL.format(instance='{{ label "instance" . }}')
+              + '/target?id={{ printf "probe/%s/%s/%s" (label "parent_segment" .) (label "pz_service" .) '
+              '(label "probe" .) | urlquery }}{{ end }}{{ else }}{{ with $labels.instance }}'
+              + EXPORTER_URL.format(instance="{{ . }}") + "/{{ end }}{{ end }}")
+
+
 def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
     labels = {"severity": severity}
     labels.update(extra_labels or {})
@@ -244,8 +278,10 @@ def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVIC
         "annotations": {
             "summary": summary,
             "description": description,
+            "runbook_step": runbook_step(name),
             "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}",
             "dashboard_url": dashboard,
+            "status_url": STATUS_URL,
         },
     }
 
@@ -509,7 +545,7 @@ def groups(profile, window_scale=1):
                     secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
                     if key == "keep_firing_for" and window_scale > 1:
                         # scaled with the burn windows it must outlast, not capped
-                        secs = r[key] // window_scale
+                        secs = scaled_keep_firing(r[key], window_scale)
                     r[key] = dur(secs)
     return gs
 
@@ -538,7 +574,7 @@ def emit(profile, window_scale=1):
     head = HEADER_TEST if profile == "test" else HEADER
     if window_scale > 1:
         head = (f"# WINDOWS SCALED: the SLO windows of the recording rules are divided by {window_scale} (the names keep\n"
-                f"# the unscaled window); keep_firing_for is divided with them instead of capped. End-to-end test only.\n") + head
+                f"# the unscaled window); keep_firing_for is scaled with them instead of capped. End-to-end test only.\n") + head
     out = [head, "groups:"]
     for g in groups(profile, window_scale):
         out.append(f"  - name: {scalar(g['name'], 0)}")
@@ -622,9 +658,10 @@ def main():
     ap.add_argument("--route-cases", action="store_true", help="print one amtool routing case per alert")
     ap.add_argument("--list-alerts", action="store_true", help="print the alert names")
     ap.add_argument("--window-scale", type=int, default=1, metavar="N",
-                    help="test profile only: divide the SLO windows of the recording rules by N, and the cause "
-                         "alerts' keep_firing_for with them (60: 1h -> 1m, 30m -> 30s), so that an end-to-end "
-                         "test sees a burn-rate alert drain while its cause still fires")
+                    help="test profile only: divide the SLO windows of the recording rules by N, and the window "
+                         "part of the cause alerts' keep_firing_for with them, its margin kept as 10 evaluations "
+                         "(60: 1h -> 1m, 35m -> 30s + 50s), so that an end-to-end test sees a burn-rate alert "
+                         "drain while its cause still fires")
     a = ap.parse_args()
     if a.window_scale != 1 and (a.profile != "test" or a.window_scale < 1
                                 or any(seconds_of(w) % a.window_scale for w in SLO_WINDOWS)):

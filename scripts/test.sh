@@ -59,7 +59,7 @@ stage "alert rules: promtool, amtool, routes, inhibitions" scripts/check-alerts.
 stage "dashboards" scripts/check-dashboards.sh
 stage "deployment files" scripts/check-deploy.sh
 stage "status page in headless Chromium" scripts/browser-test.sh
-stage "end to end: simulator, exporter, Prometheus, Alertmanager, webhook" scripts/e2e.sh
+stage "end to end: simulator, exporter, Prometheus, Alertmanager, PagerDuty and Slack fakes" scripts/e2e.sh
 stage "contract: requests and answers vs TD's OpenAPI (openapi-core), td-js-sdk vs /public" scripts/contract-test.sh "$TD_PZ_SIM_RECORD"
 stage "fuzzing (cargo fuzz, response and config parsers; 30 s a target)" join_fuzz
 stage "the work tree is left as it was (git status --porcelain)" clean_tree

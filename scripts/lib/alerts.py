@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """The Python steps of scripts/check-alerts.sh, and the test copy of alerts/alertmanager.yml.
 
-    alerts.py test-config --url=URL [--fast=GROUP_WAIT]   the copy whose receivers all post to URL
-    alerts.py test-profile FILE   the --profile=test rules: every for <= 15s, every group interval 5s
+    alerts.py test-config --url=URL --secrets=DIR [--fast=GROUP_WAIT]   the copy posting to the fakes at URL
+    alerts.py test-profile FILE [N]   the --profile=test [--window-scale=N] rules: every for <= 15s, every
+                                  keep_firing_for <= 15s (or, scaled by N, the window part / N plus
+                                  the same margin in evaluations: 35m -> 80s), every group interval 5s
     alerts.py coverage            every alert has a firing and a silent promtool unit test
-    alerts.py runbooks            docs/runbooks.md has a section per alert; annotations complete
+    alerts.py runbooks            docs/runbooks.md has a section per alert; annotations complete (summary,
+                                  description, runbook_step, runbook_url, dashboard_url, status_url)
     alerts.py inhibitions         alerts/tests/alertmanager/inhibit.yaml against a real Alertmanager
 
-The test copy keeps every receiver's name with one webhook, URL?receiver=<name> (send_resolved), so a
-test sees who would have been notified; the route tree and the inhibit rules are kept byte for byte,
-and `--fast` sets every group_wait to GROUP_WAIT and every group_interval to 1s. Needs PyYAML.
+The test copy keeps the real receivers, templates, route tree and inhibit rules, and points them at
+scripts/lib/fakes.py: PagerDuty's `url:` URL/v2/enqueue with the routing key file DIR/pagerduty-routing-key,
+Slack's api_url_file DIR/slack-webhook-url (URL/services/...), both written here; the template path is made
+absolute. `--fast` sets every group_wait to GROUP_WAIT and every group_interval to 1s. Needs PyYAML.
 """
 
 import datetime
 import glob
+import importlib.util
 import os
 import re
 import sys
@@ -26,31 +31,33 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RULES = os.path.join(ROOT, "alerts", "td-pz-rules.yaml")
 AM = os.path.join(ROOT, "alerts", "alertmanager.yml")
+PD_ROUTING_KEY = "e2e0" * 8  # 32 characters, as an integration key; a test value, not a secret
 
 
-def test_config(url, fast=None, src=AM):
+def test_config(url, secrets, fast=None, src=AM):
+    """The copy of SRC whose receivers post to scripts/lib/fakes.py at URL, with their secret files in SECRETS."""
+    files = {"pagerduty-routing-key": PD_ROUTING_KEY, "slack-webhook-url": url + "/services/T0E2E/B0E2E/e2e"}
+    for name, value in files.items():
+        with open(os.path.join(secrets, name), "w") as f:
+            f.write(value + "\n")
     with open(src) as f:
         text = f.read()
-    lines = text.split("\n")
-    (start,) = [i for i, l in enumerate(lines) if re.match(r"^receivers:\s*(#.*)?$", l)]
-    end = next((j for j in range(start + 1, len(lines)) if re.match(r"^[^\s#]", lines[j])), len(lines))
-    names = [m.group(2) for l in lines[start + 1:end]
-             for m in [re.match(r"""^(  )?-\s+name:\s*["']?([^"'#\s]+)""", l)] if m]
-    block = ["receivers:"]
-    for n in names:
-        block += [f"  - name: {n}", "    webhook_configs:", f"      - url: '{url}?receiver={n}'",
-                  "        send_resolved: true"]
-    out = "\n".join(lines[:start] + block + ([""] if end < len(lines) else []) + lines[end:])
+    out = re.sub(r"(?m)^(\s*(?:- )?)(routing_key_file|api_url_file): \S*/(\S+)$", lambda m: f"{m[1]}{m[2]}: "
+                 f"{secrets}/{m[3]}" + (f"\n{' ' * len(m[1])}url: {url}/v2/enqueue" if m[2] == "routing_key_file" else ""), text)
+    out = re.sub(r"(?m)^(  - )(\S+\.tmpl)$", lambda m: m[1] + os.path.join(os.path.dirname(src), m[2]), out)
     if fast:
         out = re.sub(r"(?m)^(\s*group_wait:\s*)\S+", r"\g<1>" + fast, out)
         out = re.sub(r"(?m)^(\s*group_interval:\s*)\S+", r"\g<1>1s", out)
     a, b = yaml.safe_load(text), yaml.safe_load(out)
     strip = lambda r: {k: ([strip(x) for x in v] if k == "routes" else v) for k, v in r.items()  # noqa: E731
                        if not (fast and k in ("group_wait", "group_interval"))}
-    if a.get("inhibit_rules") != b.get("inhibit_rules") or strip(a["route"]) != strip(b["route"]) \
-            or [r["name"] for r in a["receivers"]] != names:
-        raise SystemExit("alerts.py test-config: BUG: the copy changed more than the receivers")
-    return f"# TEST COPY of alerts/alertmanager.yml (scripts/lib/alerts.py): every receiver posts to {url}\n" + out
+    # Every integration of the copy posts to the fakes and reads a secret written here, or the test could page.
+    elsewhere = [c for r in b["receivers"] for k, cs in r.items() if k.endswith("_configs") for c in cs
+                 if not str(c.get("url", "")).startswith(url) and c.get("api_url_file") != f"{secrets}/slack-webhook-url"]
+    if a.get("inhibit_rules") != b.get("inhibit_rules") or strip(a["route"]) != strip(b["route"]) or elsewhere \
+            or [r["name"] for r in a["receivers"]] != [r["name"] for r in b["receivers"]]:
+        raise SystemExit(f"alerts.py test-config: BUG: the copy changed more than where the receivers post {elsewhere}")
+    return f"# TEST COPY of alerts/alertmanager.yml (scripts/lib/alerts.py): the receivers post to {url}\n" + out
 
 
 def rules():
@@ -62,12 +69,20 @@ def secs(d):
     return sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)([smh])", d))
 
 
-def test_profile(path):
+def test_profile(path, scale="1"):
+    """keep_firing_for: capped at 15s, or with --window-scale=N the shipped one / N (it outlasts the scaled windows)."""
     with open(path) as f:
         doc = yaml.safe_load(f)
+    keep, n = {r["alert"]: secs(r["keep_firing_for"]) for r in rules() if "keep_firing_for" in r}, int(scale)
+    spec = importlib.util.spec_from_file_location("gen_rules", os.path.join(ROOT, "scripts", "gen-rules.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    want = lambda a: (gen.scaled_keep_firing(keep[a], n) if a in keep else 0) if n > 1 else min(keep.get(a, 0), 15)  # noqa: E731
     bad = [g["name"] for g in doc["groups"] if g.get("interval") != "5s"]
-    bad += [r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r and secs(r.get("for", "0s")) > 15]
-    print("test profile: every for <= 15s, every group interval 5s" if not bad else f"not shortened: {bad}")
+    bad += [r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r
+            and (secs(r.get("for", "0s")) > 15 or secs(r.get("keep_firing_for", "0s")) != want(r["alert"]))]
+    print(f"test profile (window scale {n}): every for <= 15s, keep_firing_for " + ("/ %d (margin in evaluations)" % n if n > 1 else "<= 15s")
+          + ", every group interval 5s" if not bad else f"not shortened: {bad}")
     return bad
 
 
@@ -109,7 +124,8 @@ def runbooks():
             bad.append(f"docs/runbooks.md has no '## {name}' section")
         if a.get("runbook_url") != base + name.lower():
             bad.append(f"{name}: runbook_url {a.get('runbook_url')}")
-        bad += [f"{name}: no {k} annotation" for k in ("summary", "description", "dashboard_url") if not a.get(k)]
+        keys = ("summary", "description", "runbook_step", "dashboard_url", "status_url")
+        bad += [f"{name}: no {k} annotation" for k in keys if not a.get(k)]
         if r.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
             bad.append(f"{name}: severity {r.get('labels', {}).get('severity')}")
     print(f"runbooks: a section and complete annotations for each of the {len(headings)} alerts" if not bad else "")
@@ -125,7 +141,7 @@ def inhibitions():
         cases = yaml.safe_load(f)["cases"]
     st = Stack()
     with open(os.path.join(st.work, "am.yml"), "w") as f:
-        f.write(test_config(f"http://127.0.0.1:{free_port()}/hook"))
+        f.write(test_config(f"http://127.0.0.1:{free_port()}", st.work))
     base = st.alertmanager(f.name)
     now = lambda d: (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)).isoformat()  # noqa: E731
     listing = lambda: http(base + "/api/v2/alerts?active=true&inhibited=true&silenced=true&unprocessed=true")  # noqa: E731
@@ -164,7 +180,7 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "test-config":
         opts = dict(a[2:].split("=", 1) for a in args)
-        sys.stdout.write(test_config(opts["url"], opts.get("fast")))
+        sys.stdout.write(test_config(opts["url"], opts["secrets"], opts.get("fast")))
         return 0
     bad = {"test-profile": test_profile, "coverage": coverage, "runbooks": runbooks,
            "inhibitions": inhibitions}[cmd](*args)

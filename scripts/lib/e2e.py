@@ -7,7 +7,7 @@
      suppressed in Alertmanager by their source and not delivered; then each drill is cleared
   4. every alert of step 3 resolves in Prometheus, and every delivered one arrives again as resolved
   5. nothing else was delivered, nothing ever fired for the healthy services, no probe was refused as TD
-     would refuse it, inhibited alerts never arrived while their source fired
+     would refuse it, inhibited alerts never arrived while their source fired, nor at the pager after it
 Prints `ok`/`FAIL` per assertion, a report, and `e2e: N passed, M failed`; exits 1 if anything failed.
 
     e2e.py [--keep] [--only=DRILL,...] [--no-resolve] [--timeout=SECONDS] [--resolve-timeout=SECONDS]
@@ -16,12 +16,15 @@ Prints `ok`/`FAIL` per assertion, a report, and `e2e: N passed, M failed`; exits
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 import tomllib
 import traceback
+import urllib.error
+import urllib.parse
 
 sys.dont_write_bytecode = True  # nothing written under scripts/
 import dashboards  # noqa: E402
@@ -48,7 +51,7 @@ class Env:
     """The running stack as the checks read it."""
 
     def __init__(self, st):
-        self.st, self.u = st, st.urls
+        self.st, self.u, self.skip = st, st.urls, 0
 
     def query(self, expr):
         return query(self.u["prometheus"], expr)
@@ -69,18 +72,22 @@ class Env:
     def am_alerts(self):
         return self.get(self.u["alertmanager"] + "/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", [])
 
+    def records(self):
+        """What the fakes received after their self-check: t, api, code, errors, body."""
+        with open(self.st.notes_log, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.endswith("\n")][self.skip:]
+
     def notifications(self):
-        """Every alert of every webhook call: t, receiver (query), body_receiver, status, labels."""
+        """Every alert of every notification: t, receiver (pager: PagerDuty, chat: Slack), status, labels (the
+        `Labels (status): ...` line of each alert, alerts/td-pz.tmpl), rec (the request)."""
         out = []
-        with open(self.st.hook_log, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                body = e.get("body") or {}
-                out += [{"t": e.get("t"), "receiver": e.get("receiver"), "body_receiver": body.get("receiver"),
-                         "status": a.get("status"), "labels": a.get("labels") or {}} for a in body.get("alerts") or []]
+        for r in self.records():
+            b = r["body"] if isinstance(r["body"], dict) else {}
+            text = "\n".join([a.get("text") or "" for a in b.get("attachments") or []]
+                             + list(((b.get("payload") or {}).get("custom_details") or {}).values()))
+            out += [{"t": r["t"], "receiver": {"pagerduty": "pager", "slack": "chat"}[r["api"]], "status": status,
+                     "labels": dict(kv.split("=", 1) for kv in pairs.split(", ")), "rec": r}
+                    for status, pairs in re.findall(r"Labels \((firing|resolved)\): ([^\n`]+)", text)]
         return out
 
     def scenario(self, body):
@@ -109,7 +116,7 @@ def diagnose(env, service=None, why=""):
     for a in [a for a in env.am_alerts() if mine(a)][:40]:
         print("  %-10s %s inhibitedBy=%s" % (a["status"].get("state"), fmt(a["labels"]), a["status"].get("inhibitedBy")))
     notes = env.notifications()
-    print("last webhook notifications (%d in all):" % len(notes))
+    print("last notifications (%d in all):" % len(notes))
     for n in notes[-8:]:
         print("  receiver=%s %s %s" % (n["receiver"], n["status"], fmt(n["labels"])))
     text = env.get(env.u["exporter"] + "/metrics", "")
@@ -172,7 +179,6 @@ class Expect:
 
     def __init__(self, drill, spec, kind, severities):
         self.kind, self.alertname, self.by = kind, spec["alertname"], spec.get("by")
-        self.resolves = spec.get("resolves", True)
         self.want = dict({"alertname": self.alertname, "pz_service": drill["service"]},
                          **({"probe": spec["probe"]} if spec.get("probe") else {}))
         self.severity = severities.get(self.alertname)
@@ -211,7 +217,7 @@ def run_drills(env, res, drills, baseline, timeout, severities, queries):
         for d in [d for d in drills if d["status"] == "running"]:
             for e in d["expects"]:
                 if e.fired_at is None and any(matches(a["labels"], e.want) for a in prom):
-                    e.fired_at = now
+                    e.fired_at, e.ann = now, next(a["annotations"] for a in prom if matches(a["labels"], e.want))
                     say("  %-13s fired in Prometheus: %s" % (d["name"], e.name))
                 got = [n for n in notes if n["status"] == "firing" and matches(n["labels"], e.want)]
                 if e.kind == "arrive":
@@ -256,12 +262,11 @@ def report_drill(env, res, d, timeout):
         if e.kind == "arrive":
             ok &= res.check(e.fired_at is not None, p + " fires in Prometheus", after(e.fired_at))
             ok &= res.check(e.table_at is not None, p + " is listed by the overview's 'Firing TdPz alerts' table")
-            ok &= res.check(e.arrived_at is not None, p + " arrives at the webhook", after(e.arrived_at))
+            ok &= res.check(e.arrived_at is not None, p + " arrives at its receiver", after(e.arrived_at))
             if e.arrived_at:
                 n = e.first_note
-                ok &= res.check(n["receiver"] == e.receiver == n["body_receiver"],
-                                p + " goes to receiver %s (severity %s)" % (e.receiver, e.severity),
-                                "got ?receiver=%s, body receiver %s" % (n["receiver"], n["body_receiver"]))
+                ok &= res.check(n["receiver"] == e.receiver, p + " goes to receiver %s (severity %s)" % (
+                    e.receiver, e.severity), "got %s" % n["receiver"])
                 want = dict({"alertname": e.alertname, "severity": e.severity, "pz_service": d["service"],
                              "parent_segment": d["parent_segment"]}, **e.want)
                 ok &= res.check(matches(n["labels"], want), p + " has the labels " + fmt(want), fmt(n["labels"]))
@@ -275,7 +280,7 @@ def report_drill(env, res, d, timeout):
 
 def wait_resolved(env, res, drills, timeout):
     print("\n== resolution (scenario back to the baseline; the rules' 5m windows must empty) ==")
-    expects = [e for d in drills for e in d["expects"] if e.fired_at is not None and e.resolves]
+    expects = [e for d in drills for e in d["expects"] if e.fired_at is not None]
     deadline, last_print = max(d["cleared_at"] for d in drills) + timeout, 0
     waiting = lambda: [e for e in expects if e.resolved_prom_at is None  # noqa: E731
                        or (e.kind == "arrive" and e.arrived_at and e.resolved_hook_at is None)]
@@ -289,29 +294,73 @@ def wait_resolved(env, res, drills, timeout):
             if e.kind == "arrive" and e.arrived_at and e.resolved_hook_at is None and any(
                     n["status"] == "resolved" and matches(n["labels"], e.want) for n in notes):
                 e.resolved_hook_at = now
-                say("  resolved notification at the webhook: %s" % e.name)
+                say("  resolved notification at the receiver: %s" % e.name)
         if now - last_print >= 30:
             last_print = now
             say("  waiting for %d alert(s) to resolve: %s" % (len(waiting()), ", ".join(e.name for e in waiting())))
         time.sleep(POLL)
     time.sleep(5)  # whatever the resolutions set off (a group flush is 1s away) is delivered within seconds
-    live = [a["labels"] for a in env.prom_alerts() if a["state"] == "firing"]
     for d in drills:
         for e in [e for e in d["expects"] if e.fired_at is not None]:
             p, since = "drill %s: %s" % (d["name"], e.name), lambda t: "%.0fs after the clear" % (t - d["cleared_at"])  # noqa: E731
-            if not e.resolves:
-                still = any(matches(lab, e.want) for lab in live)
-                e.resolved_prom_at = None if still else time.time()
-                print("info  %s: %s at the end (not asserted: an SLO burn-rate alert's long windows hold the whole run)"
-                      % (p, "still firing" if still else "resolved"))
-                continue
             res.check(e.resolved_prom_at is not None, p + " resolves in Prometheus",
                       since(e.resolved_prom_at) if e.resolved_prom_at else "still firing %ds after the clear" % timeout)
             if e.kind == "arrive" and e.arrived_at:
-                res.check(e.resolved_hook_at is not None, p + " arrives as resolved at the webhook",
+                res.check(e.resolved_hook_at is not None, p + " arrives as resolved at its receiver",
                           since(e.resolved_hook_at) if e.resolved_hook_at else "none %ds after the clear" % timeout)
     if waiting():
         diagnose(env, why="alerts did not resolve")
+
+
+def check_fakes(env, res):
+    """The fakes refuse what PagerDuty and Slack refuse, or they could accept anything: one bad payload each."""
+    bad_event = {"routing_key": "e2e", "event_action": "page", "payload": {"summary": "x" * 1025}}  # 6 errors
+    for name, path, body, want in (("PagerDuty", "/v2/enqueue", bad_event, 6),
+                                   ("Slack", "/services/T0E2E/B0E2E/e2e", {"attachments": []}, "no_text")):
+        try:
+            code, answer = 200, http(env.u["fakes"] + path, body)
+        except urllib.error.HTTPError as e:
+            code, answer = e.code, e.read().decode()
+        got = len(json.loads(answer)["errors"]) if code == 400 and name == "PagerDuty" else answer
+        res.check(code == 400 and got == want, "the %s fake refuses an invalid payload" % name, "%d %s" % (code, answer))
+    env.skip = len(env.records())
+
+
+def check_payloads(env, res, drills):
+    """What PagerDuty and Slack were sent: every request accepted, every trigger resolved under its dedup_key,
+    and for each delivered alert the fields a person reads (alerts/td-pz.tmpl)."""
+    print("\n== PagerDuty and Slack payloads ==")
+    recs, notes = env.records(), env.notifications()
+    pd = [r["body"] for r in recs if r["api"] == "pagerduty"]
+    res.check(pd and all(r["code"] in (200, 202) for r in recs), "the fakes accepted every notification (%d PagerDuty "
+              "events, %d Slack messages)" % (len(pd), len(recs) - len(pd)), "; ".join(str(r) for r in recs if r["code"] > 202))
+    left = {b["dedup_key"] for b in pd if b["event_action"] == "trigger"} - {
+        b["dedup_key"] for b in pd if b["event_action"] == "resolve"}
+    res.check(not left, "every PagerDuty trigger was resolved under its dedup_key", " ".join(left))
+    for d, e in [(d, e) for d in drills for e in d["expects"] if e.kind == "arrive" and e.arrived_at]:
+        bodies = lambda s: [n["rec"]["body"] for n in notes if n["status"] == s and n["receiver"] == e.receiver  # noqa: E731
+                            and matches(n["labels"], e.want)] or [{}]
+        fired, done = bodies("firing")[0], bodies("resolved")[-1]  # the first alert, the group's resolved message
+        title = lambda t: t.startswith("[FIRING:") and all(x in t for x in e.want.values())  # noqa: E731
+        page = env.u["exporter"] + "/target?id=" + urllib.parse.quote("probe/%s/%s/%s" % (
+            d["parent_segment"], d["service"], e.want.get("probe", "")), safe="")
+        status = lambda urls: any(u.startswith(page) and d["service"] in env.get(u, "") for u in urls)  # noqa: E731
+        if e.receiver == "pager":
+            p, links = fired.get("payload") or {}, [x["href"] for x in fired.get("links") or []]
+            fields = {"summary": title(p.get("summary", "")), "severity": p.get("severity") == "critical",
+                      "do_now (the runbook step)": (p.get("custom_details") or {}).get("do_now") == e.ann["runbook_step"],
+                      "links (runbook, dashboard, status page)": links[:2] == [e.ann["runbook_url"], e.ann["dashboard_url"]]
+                      and status(links[2:])}
+        else:
+            a, r = [(x.get("attachments") or [{}])[0] for x in (fired, done)]
+            fields = {"title and its runbook link": title(a.get("title", "")) and a.get("title_link") == e.ann["runbook_url"],
+                      "text (the runbook step, runbook, dashboard and status page links)": "*Do now:* %s\n<%s|Runbook> · <%s|"
+                      "Dashboard>" % (e.ann["runbook_step"], e.ann["runbook_url"], e.ann["dashboard_url"]) in a.get("text", "")
+                      and status(re.findall(r"<([^|>]+)\|Status page>", a.get("text", ""))),
+                      "the resolved message": r.get("title", "").startswith("[RESOLVED]") and r.get("color") == "good"}
+        bad = [k for k, ok in fields.items() if not ok]
+        res.check(not bad, "drill %s: %s: %s: %s" % (d["name"], e.name, "PagerDuty" if e.receiver == "pager" else "Slack",
+                                                      ", ".join(fields)), bad and "wrong: " + ", ".join(bad))
 
 
 def final_checks(env, res, drills, ran_all):
@@ -319,7 +368,7 @@ def final_checks(env, res, drills, ran_all):
     notes, late_ok = env.notifications(), []
     for d in drills:
         for e in [e for e in d["expects"] if e.kind == "inhibited"]:
-            # when the inhibition source stopped firing (webhook resolved, or Prometheus)
+            # when the inhibition source stopped firing (resolved at the receiver, or in Prometheus)
             ends = [t for src in d["expects"] if src.alertname == e.by for t in [src.resolved_prom_at] + [
                 n["t"] for n in notes if n["status"] == "resolved" and matches(n["labels"], src.want)] if t]
             end = min(ends) if ends else None
@@ -327,12 +376,16 @@ def final_checks(env, res, drills, ran_all):
             early = [n for n in got if end is None or n["t"] < end - 2]
             e.late = [n for n in got if n not in early]
             late_ok += e.late
-            ok = res.check(not early, "drill %s: %s never reached the webhook while %s was firing" % (d["name"], e.name, e.by),
+            ok = res.check(not early, "drill %s: %s never reached a receiver while %s was firing" % (d["name"], e.name, e.by),
                            "; ".join("%s at %s" % (n["status"], n["receiver"]) for n in early[:3]))
             res.summary.append((ok, "inhibition %s -> %s (%s): %s" % (e.by, e.name, d["service"], "held" if ok else "BROKEN")))
-            if e.late:
-                print("info  drill %s: %s was delivered %.0fs after %s resolved: the burn-rate alert outlives its "
-                      "inhibition source" % (d["name"], e.name, e.late[0]["t"] - end, e.by))
+            if e.receiver == "pager":  # a page after its cause (burn-rate pages: keep_firing_for on the cause)
+                res.check(not e.late, "drill %s: %s is not paged after %s resolved" % (d["name"], e.name, e.by),
+                          "; ".join("%s %.0fs after" % (n["status"], n["t"] - end) for n in e.late))
+            elif e.late:
+                print("info  drill %s: %s was delivered to %s %.0fs after %s resolved: it outlives its inhibition "
+                      "source (a slow burn keeps its longer windows)" % (d["name"], e.name, e.late[0]["receiver"],
+                                                                         e.late[0]["t"] - end, e.by))
     expected = [e.want for d in drills for e in d["expects"] if e.kind == "arrive"]
     unexpected = [n for n in notes if n not in late_ok and not any(matches(n["labels"], w) for w in expected)]
     if ran_all:
@@ -352,7 +405,7 @@ def final_checks(env, res, drills, ran_all):
     r, err2 = env.query('count by (pz_service, probe, reason) (td_pz_probe_failures_total{reason=~"%s"})' % refused)
     res.check(not (err1 or err2) and bool(seen) and not r, "no probe was refused by the simulator as TD would (%s)" % refused,
               err1 or err2 or ("no probe passed" if not seen else "; ".join(fmt(x["metric"]) for x in r)))
-    bad = [n for n in notes if n["receiver"] != n["body_receiver"] or RECEIVER.get(n["labels"].get("severity")) != n["receiver"]]
+    bad = [n for n in notes if RECEIVER.get(n["labels"].get("severity")) != n["receiver"]]
     res.check(not bad, "every notification (%d) went to the receiver of its severity" % len(notes),
               "; ".join("%s at %s" % (fmt(n["labels"]), n["receiver"]) for n in bad[:5]))
 
@@ -370,12 +423,12 @@ def report(res, drills, queries, resolved_phase):
         print("drill %-13s %s" % (d["name"], d["title"]))
         for e in d.get("expects", []):
             clr = d.get("cleared_at") or time.time()
-            resolved = ("skipped" if not resolved_phase else "not asserted (burn rate)" if not e.resolves
+            resolved = ("skipped" if not resolved_phase
                         else t(e.resolved_prom_at, clr) + ("/" + t(e.resolved_hook_at, clr)) * (e.kind == "arrive"))
             print("   %-60s fired %s  " % (e.name, t(e.fired_at, d["injected_at"])) + (
                 "arrived %s at %-6s" % (t(e.arrived_at, d["injected_at"]), (e.first_note or {}).get("receiver", "-")) if e.kind == "arrive" else
                 "INHIBITED by %s: suppressed %s" % (e.by, t(e.suppressed_at, d["injected_at"]))) + "  resolved " + resolved)
-    print("(fired/arrived/suppressed: seconds after the injection; resolved: after the clear, Prometheus/webhook)")
+    print("(fired/arrived/suppressed: seconds after the injection; resolved: after the clear, Prometheus/receiver)")
     for ok, line in res.summary:
         print("%s %s" % ("ok  " if ok else "FAIL", line))
     print("total time: %.0fs" % (time.time() - T0) + "".join("\n  - failed: " + f for f in res.failures))
@@ -408,6 +461,7 @@ def main():
     env, res, queries = Env(st), Results(), []
     print("== healthy data ==")
     try:
+        check_fakes(env, res)
         # One refused request (404), so that td_pz_bad_requests_total has a series for the dashboards.
         env.get(env.u["exporter"] + "/e2e-no-such-page", None)
         if wait_healthy(env, res, a.timeout):
@@ -415,6 +469,7 @@ def main():
             run_drills(env, res, drills, baseline, a.timeout, severities, queries)
             if not a.no_resolve:
                 wait_resolved(env, res, drills, a.resolve_timeout)
+                check_payloads(env, res, drills)
                 final_checks(env, res, drills, ran_all=not a.only)
     except Exception:  # report what was checked, and the crash as a failure
         res.check(False, "the checks themselves crashed", traceback.format_exc().strip().replace("\n", "\n      "))
@@ -422,7 +477,7 @@ def main():
     print("e2e: %d passed, %d failed" % (res.passed, len(res.failures)))
     st.stop()
     if res.failures or a.keep:
-        print("e2e: logs, configs, webhook.jsonl and the Prometheus TSDB are in %s" % st.work)
+        print("e2e: logs, configs, notifications.jsonl and the Prometheus TSDB are in %s" % st.work)
     else:
         shutil.rmtree(st.work)
     return 1 if res.failures else 0

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The one launcher of the local stack: the TD simulator, td-pz-exporter, Prometheus, Alertmanager and the test
-webhook (tests/e2e/webhook.py), each on a free loopback port, logging to WORK/<name>.log, ended by its pid
-(TERM, then KILL) when the Stack stops or Python exits. e2e, the browser, contract and dashboards tests, the
-benches, load and soak use it; from the shell:
+"""The one launcher of the local stack: the TD simulator, td-pz-exporter, Prometheus, Alertmanager and the
+PagerDuty and Slack fakes (scripts/lib/fakes.py), each on a free loopback port, logging to WORK/<name>.log,
+ended by its pid (TERM, then KILL) when the Stack stops or Python exits. e2e, the browser, contract and
+dashboards tests, the benches, load and soak use it; from the shell:
 
     stack.py up [--fast] [--drill NAME]   the e2e stack in the foreground, Ctrl-C stops it (scripts/stack.sh)
     stack.py drill NAME                   inject a drill of tests/e2e/drills.json into the stack `up` runs
@@ -152,33 +152,33 @@ class Stack:
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
             "/-/ready")
 
-    def webhook(self, echo=False):
-        self.hook_log = os.path.join(self.work, "webhook.jsonl")
-        open(self.hook_log, "w").close()
-        url = self._serve("webhook", lambda port: [
-            sys.executable, "-u", os.path.join(ROOT, "tests", "e2e", "webhook.py"), f"--listen=127.0.0.1:{port}",
-            f"--out={self.hook_log}", *(["--print"] if echo else [])], "/")
-        self.urls["hook"] = url + "/hook"
-        return self.urls["hook"]
+    def fakes(self, echo=False):
+        """PagerDuty and Slack (scripts/lib/fakes.py), recording to WORK/notifications.jsonl."""
+        self.notes_log = os.path.join(self.work, "notifications.jsonl")
+        open(self.notes_log, "w").close()
+        return self._serve("fakes", lambda port: [
+            sys.executable, "-u", os.path.join(ROOT, "scripts", "lib", "fakes.py"), f"--listen=127.0.0.1:{port}",
+            f"--out={self.notes_log}", f"--routing-key-file={self.work}/pagerduty-routing-key",
+            *(["--print"] if echo else [])], "/")
 
     def e2e(self, fast=True, group_wait="10s", echo=False):
         """The e2e stack: simulator (tests/e2e/baseline.json) -> exporter (tests/e2e/exporter.toml) ->
-        Prometheus (rules of the test profile, or the shipped ones) -> Alertmanager (every receiver the
-        test webhook; fast: group_wait GROUP_WAIT, group_interval 1s) -> webhook."""
+        Prometheus (rules of the test profile, or the shipped ones) -> Alertmanager (the shipped receivers and
+        template; fast: group_wait GROUP_WAIT, group_interval 1s) -> the PagerDuty and Slack fakes."""
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import alerts
-        hook = self.webhook(echo)
+        fakes = self.fakes(echo)
         rules = os.path.join(self.work, "td-pz-rules.yaml")
         if fast:
             subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-rules.py"), "--profile=test",
-                            f"--out={rules}"], check=True, stdout=subprocess.DEVNULL)
+                            "--window-scale=60", f"--out={rules}"], check=True, stdout=subprocess.DEVNULL)
         else:
             shutil.copy(os.path.join(ROOT, "alerts", "td-pz-rules.yaml"), rules)
         am = os.path.join(self.work, "alertmanager.yml")
         with open(am, "w") as f:
             # group_wait stays above the rules' evaluation interval (5s in the test profile), or an
             # inhibited alert may be notified before its source exists (docs/e2e.md).
-            f.write(alerts.test_config(hook, fast=group_wait if fast else None))
+            f.write(alerts.test_config(fakes, self.work, fast=group_wait if fast else None))
         self.simulator(os.path.join(ROOT, "tests", "e2e", "baseline.json"))
         self.alertmanager(am)
         with open(os.path.join(ROOT, "tests", "e2e", "exporter.toml")) as f:
@@ -264,14 +264,14 @@ def main():
     st.e2e(fast=a.fast, echo=True)
     u = st.urls
     print(f"\n  Prometheus {u['prometheus']}/alerts   Alertmanager {u['alertmanager']}/#/alerts   exporter "
-          f"{u['exporter']}/   simulator {u['simulator']}/_sim/stats\n  webhook {u['hook']} -> {st.hook_log} (each "
-          "notification printed below)\n  drills, from another terminal: scripts/stack.sh --drill revoked_key|"
-          f"wrong_section|outage|slow|all|revoked_all|clear\n  Grafana: import dashboards/*.json with a Prometheus data "
+          f"{u['exporter']}/   simulator {u['simulator']}/_sim/stats\n  PagerDuty and Slack fakes {u['fakes']} -> "
+          f"{st.notes_log} (each notification printed below)\n  drills, from another terminal: scripts/stack.sh "
+          f"--drill revoked_key|wrong_section|outage|slow|all|revoked_all|clear\n  Grafana: import dashboards/*.json with a Prometheus data "
           f"source at {u['prometheus']}. Ctrl-C stops it all.\n", flush=True)
     if a.drill:
         drill(u["simulator"], a.drill)
     try:
-        with open(os.path.join(st.work, "webhook.log"), errors="replace") as f:
+        with open(os.path.join(st.work, "fakes.log"), errors="replace") as f:
             while all(st.alive(p) is None for p in st.procs):
                 sys.stdout.write(f.read())
                 sys.stdout.flush()
