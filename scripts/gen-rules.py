@@ -267,23 +267,13 @@ STATUS_URL = (PROBE_OF_ALERT + '{{ with or (printf "%s == 0" $q | query) ($q | q
 
 
 def alert(name, expr, severity, summary, description, dashboard=DASHBOARD_SERVICE, extra_labels=None):
-    labels = {"severity": severity}
-    labels.update(extra_labels or {})
     rule = {"alert": name, "expr": expr, "for": FOR[name]}
     if name in KEEP_FIRING_FOR:
         rule["keep_firing_for"] = KEEP_FIRING_FOR[name]
-    return {
-        **rule,
-        "labels": labels,
-        "annotations": {
-            "summary": summary,
-            "description": description,
-            "runbook_step": runbook_step(name),
-            "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}",
-            "dashboard_url": dashboard,
-            "status_url": STATUS_URL,
-        },
-    }
+    return {**rule, "labels": {"severity": severity, **(extra_labels or {})},
+            "annotations": {"summary": summary, "description": description, "runbook_step": runbook_step(name),
+                            "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}", "dashboard_url": dashboard,
+                            "status_url": STATUS_URL}}
 
 
 def cause_failures(name):
@@ -368,19 +358,16 @@ def api_alerts():
               "TD rejects the API key or token used for {{ $labels.pz_service }}",
               cause_count("refused") + ": 401/403 (the API key) or, on p13n, TD's token codes "
               "(3000-3003, 3006: token_rejected; 2015, 3010-3012: token_misconfigured). The key or token was "
-              "rotated or revoked, or lacks access; the TD code is on the target's status page." + CAUSE_AFTER,
-              ),
+              "rotated or revoked, or lacks access; the TD code is on the target's status page." + CAUSE_AFTER),
         alert("TdPzServiceNotFound", cause_failures("TdPzServiceNotFound"), "critical",
               "TD does not know personalization service {{ $labels.pz_service }} (404)",
               cause_count("answered 404 Not Found") + ". Verify the service name and the parent "
-              "segment id; the service may have been deleted or renamed." + CAUSE_AFTER,
-              ),
+              "segment id; the service may have been deleted or renamed." + CAUSE_AFTER),
         alert("TdPzServiceUnavailable", cause_failures("TdPzServiceUnavailable"), "critical",
               "Personalization service {{ $labels.pz_service }} is unavailable (503 or TD server errors)",
               cause_count("answered 503 Service Unavailable or a TD server error (other 5xx; on p13n TD's "
                           "codes 9999, 1001-1005, 2001, 2002, 2011, 2012, 2014, 2021, 3013)")
-              + ". Check the RT configuration status of the parent segment, then TD's status." + CAUSE_AFTER,
-              ),
+              + ". Check the RT configuration status of the parent segment, then TD's status." + CAUSE_AFTER),
         alert("TdPzRateLimited",
               failures_increase('="rate_limited"') + "\nor\n"
               + f'sum by ({INST_SVC}) (increase(td_pz_api_requests_total{{code="429"}}[5m])) > 0',
@@ -389,8 +376,7 @@ def api_alerts():
               "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
               "last 5m (on p13n: TD's codes 2003, Kinesis limit, or 2013, Lambda concurrency). The exporter "
               "backs off, but the service or the account may be at its limit: TD publishes 8,000 decisioning "
-              "and 2,000 ingested events/s per account.",
-              ),
+              "and 2,000 ingested events/s per account."),
     ]
 
 
@@ -406,8 +392,7 @@ def probe_alerts():
               "Probe {{ $labels.probe }} of {{ $labels.pz_service }} is failing",
               "The synthetic probe {{ $labels.probe }} against " + WHERE + " keeps failing a check "
               "(last HTTP status " + status_of_probe + "). The "
-              "reason is on the exporter status page and in td_pz_probe_failures_total.",
-              ),
+              "reason is on the exporter status page and in td_pz_probe_failures_total."),
         alert("TdPzWrongSection",
               ("td_pz_probe_section_match == 0\n"
                "and on (job, instance, parent_segment, pz_service, probe)\n"
@@ -416,16 +401,14 @@ def probe_alerts():
               "Probe {{ $labels.probe }} of {{ $labels.pz_service }} gets the wrong section",
               "The persona of probe {{ $labels.probe }} against " + WHERE + " is served section \""
               + section_of_probe + "\" instead of its expect_section. Segment rules, section order or the "
-              "persona's attributes changed.",
-              ),
+              "persona's attributes changed."),
         alert("TdPzMissingOutputs",
               f'sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{reason="missing_output"}}[10m])) > 0',
               "warning",
               "Probe {{ $labels.probe }} of {{ $labels.pz_service }} gets responses without expected outputs",
               "{{ $value | humanize }} responses to probe {{ $labels.probe }} against " + WHERE + " in the last "
               "10m lacked an output listed in expect_outputs. An output or attribute was removed from the "
-              "service, or the persona no longer qualifies for it.",
-              ),
+              "service, or the persona no longer qualifies for it."),
         alert("TdPzProbeLatencyHigh",
               f"pz_service:td_pz_probe_duration_seconds:p95_5m > {num(PROBE_P95_THRESHOLD_SECONDS)}",
               "warning",
@@ -433,8 +416,7 @@ def probe_alerts():
               "The 95th percentile of probe latency against " + WHERE + " over 5m is {{ $value | humanizeDuration }}, "
               f"above {num(PROBE_P95_THRESHOLD_SECONDS)}s (latency SLO: {pct(LATENCY_SLO)} of probes under "
               f"{LATENCY_SLO_BUCKET}s). Compare td_pz_probe_server_processing_seconds to tell TD processing from "
-              "network time.",
-              ),
+              "network time."),
     ]
 
 
@@ -447,21 +429,18 @@ def service_alerts():
         alert("TdPzErrorRateHigh", f"td_pz_service_error_rate > {num(ERROR_RATE_WARNING)}", "warning",
               "TD reports {{ $value | humanizePercentage }} errors for {{ $labels.pz_service }}",
               "The error_rate TD reports for " + WHERE + " is {{ $value | humanizePercentage }}, above "
-              f"{pct(ERROR_RATE_WARNING)}. Real users get errors or fallback content.",
-              ),
+              f"{pct(ERROR_RATE_WARNING)}. Real users get errors or fallback content."),
         alert("TdPzErrorRateCritical", f"td_pz_service_error_rate > {num(ERROR_RATE_CRITICAL)}", "critical",
               "TD reports {{ $value | humanizePercentage }} errors for {{ $labels.pz_service }}",
               "The error_rate TD reports for " + WHERE + " is {{ $value | humanizePercentage }}, above "
-              f"{pct(ERROR_RATE_CRITICAL)}. A large part of real users get errors or fallback content.",
-              ),
+              f"{pct(ERROR_RATE_CRITICAL)}. A large part of real users get errors or fallback content."),
         alert("TdPzFallbackShareHigh",
               f'td_pz_section_share{{section=~"{fallback}"}} > {num(FALLBACK_SHARE_THRESHOLD)}',
               "warning",
               "Section {{ $labels.section }} gets {{ $value | humanizePercentage }} of {{ $labels.pz_service }} responses",
               "{{ $value | humanizePercentage }} of the logged responses of " + WHERE + " in the last "
               "section_share_window were in section {{ $labels.section }} (threshold "
-              f"{pct(FALLBACK_SHARE_THRESHOLD)}). Users fall through to default content.",
-              ),
+              f"{pct(FALLBACK_SHARE_THRESHOLD)}). Users fall through to default content."),
         alert("TdPzSectionShareDrift",
               (f"abs(\n"
                f"  pz_service_section:td_pz_section_share:avg5m\n"
@@ -474,8 +453,7 @@ def service_alerts():
               "The 5m share of section {{ $labels.section }} among responses of " + WHERE + " is now "
               + share_now + ", {{ $value | humanizePercentage }} away from " + SECTION_DRIFT_OFFSET + " ago "
               f"(threshold {pct(SECTION_DRIFT_THRESHOLD)}). Expected after a segment or campaign change; "
-              "otherwise check segment refreshes and RT attributes.",
-              ),
+              "otherwise check segment refreshes and RT attributes."),
         alert("TdPzTrafficNearRateLimit",
               f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
               "warning",
@@ -483,8 +461,7 @@ def service_alerts():
               f"{TD_RATE_LIMIT_RPS}/s",
               "The metrics endpoint reports {{ $value | humanize }} requests/s for " + WHERE + ", over "
               f"{pct(TD_RATE_LIMIT_WARNING_RATIO)} of the source design's {TD_RATE_LIMIT_RPS} requests/s per "
-              "service (not a TD document; TD publishes account-wide limits). Above it clients may get 429.",
-              ),
+              "service (not a TD document; TD publishes account-wide limits). Above it clients may get 429."),
     ]
 
 
