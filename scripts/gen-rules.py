@@ -200,47 +200,30 @@ def scaled_keep_firing(secs, window_scale):
 
 def recording_rules(window_scale=1):
     """`window_scale` (test profile only) divides the range of each SLO window; the names keep the window."""
-    rules = []
-    for w in SLO_WINDOWS:
-        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
-        rules.append({
-            "record": f"pz_service:td_pz_probe_errors:ratio_rate{w}",
-            "expr": (f"1 - (\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_successes_total[{r}]))\n"
-                     f"  /\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probes_total[{r}]))\n"
-                     f")"),
-        })
-    for w in SLO_WINDOWS:
-        r = w if window_scale == 1 else dur(seconds_of(w) // window_scale)
-        rules.append({
-            "record": f"pz_service:td_pz_probe_slow:ratio_rate{w}",
-            "expr": (f"(\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))\n"
-                     f"  -\n"
-                     f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{r}]))\n"
-                     f")\n"
-                     f"/\n"
-                     f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))"),
-        })
-    rules.append({
-        "record": "pz_service:td_pz_probe_availability:ratio_rate5m",
-        "expr": "1 - pz_service:td_pz_probe_errors:ratio_rate5m",
-    })
-    for q, name in (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")):
-        rules.append({
-            "record": f"pz_service:td_pz_probe_duration_seconds:{name}_5m",
-            "expr": f"histogram_quantile({q}, sum by ({SVC}, le) (rate(td_pz_probe_duration_seconds_bucket[5m])))",
-        })
-    rules.append({
-        "record": "pz_service:td_pz_service_error_rate:avg5m",
-        "expr": f"avg by ({SVC}) (avg_over_time(td_pz_service_error_rate[5m]))",
-    })
-    rules.append({
-        "record": "pz_service_section:td_pz_section_share:avg5m",
-        "expr": f"avg by ({SVC}, section) (avg_over_time(td_pz_section_share[5m]))",
-    })
-    return rules
+    ranges = [(w, w if window_scale == 1 else dur(seconds_of(w) // window_scale)) for w in SLO_WINDOWS]
+    rules = [(f"pz_service:td_pz_probe_errors:ratio_rate{w}",
+              f"1 - (\n"
+              f"  sum by ({SVC}) (rate(td_pz_probe_successes_total[{r}]))\n"
+              f"  /\n"
+              f"  sum by ({SVC}) (rate(td_pz_probes_total[{r}]))\n"
+              f")") for w, r in ranges]
+    rules += [(f"pz_service:td_pz_probe_slow:ratio_rate{w}",
+               f"(\n"
+               f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))\n"
+               f"  -\n"
+               f"  sum by ({SVC}) (rate(td_pz_probe_duration_seconds_bucket{{le=\"{LATENCY_SLO_BUCKET}\"}}[{r}]))\n"
+               f")\n"
+               f"/\n"
+               f"sum by ({SVC}) (rate(td_pz_probe_duration_seconds_count[{r}]))") for w, r in ranges]
+    rules.append(("pz_service:td_pz_probe_availability:ratio_rate5m", "1 - pz_service:td_pz_probe_errors:ratio_rate5m"))
+    rules += [(f"pz_service:td_pz_probe_duration_seconds:{name}_5m",
+               f"histogram_quantile({q}, sum by ({SVC}, le) (rate(td_pz_probe_duration_seconds_bucket[5m])))")
+              for q, name in (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))]
+    rules += [("pz_service:td_pz_service_error_rate:avg5m",
+               f"avg by ({SVC}) (avg_over_time(td_pz_service_error_rate[5m]))"),
+              ("pz_service_section:td_pz_section_share:avg5m",
+               f"avg by ({SVC}, section) (avg_over_time(td_pz_section_share[5m]))")]
+    return [{"record": record, "expr": expr} for record, expr in rules]
 
 
 # ------------------------------------------------------------------------------------------------- alerts
