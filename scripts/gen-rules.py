@@ -93,31 +93,17 @@ CAUSE_REASONS = {
     "TdPzServiceNotFound": ["not_found"],
     "TdPzServiceUnavailable": ["unavailable", "server_error"],
 }
-# `for:` of each alert, in seconds.
+# `for:` of each alert, in seconds, by rule group (exporter, api, probes, service, slo).
 FOR = {
-    "TdPzExporterDown": 90,
-    "TdPzExporterAbsent": 120,
-    "TdPzPollerStale": 60,
-    "TdPzConfigReloadFailed": 60,
+    "TdPzExporterDown": 90, "TdPzExporterAbsent": 120, "TdPzPollerStale": 60, "TdPzConfigReloadFailed": 60,
     "TdPzScheduleSkipping": 60,
-    "TdPzApiKeyRejected": 0,
-    "TdPzServiceNotFound": 0,
-    "TdPzServiceUnavailable": 0,
+    "TdPzServicesNotCovered": 1800, "TdPzApiKeyRejected": 0, "TdPzServiceNotFound": 0, "TdPzServiceUnavailable": 0,
     "TdPzRateLimited": 300,
-    "TdPzProbeFailing": 300,
-    "TdPzWrongSection": 300,
-    "TdPzMissingOutputs": 300,
-    "TdPzProbeLatencyHigh": 600,
-    "TdPzErrorRateHigh": 600,
-    "TdPzErrorRateCritical": 300,
-    "TdPzFallbackShareHigh": 900,
-    "TdPzSectionShareDrift": 1800,
-    "TdPzTrafficNearRateLimit": 600,
-    "TdPzServicesNotCovered": 1800,
-    "TdPzAvailabilityBudgetBurnFast": 120,
-    "TdPzAvailabilityBudgetBurnSlow": 900,
-    "TdPzLatencyBudgetBurnFast": 120,
-    "TdPzLatencyBudgetBurnSlow": 900,
+    "TdPzProbeFailing": 300, "TdPzWrongSection": 300, "TdPzMissingOutputs": 300, "TdPzProbeLatencyHigh": 600,
+    "TdPzErrorRateHigh": 600, "TdPzErrorRateCritical": 300, "TdPzFallbackShareHigh": 900,
+    "TdPzSectionShareDrift": 1800, "TdPzTrafficNearRateLimit": 600,
+    "TdPzAvailabilityBudgetBurnFast": 120, "TdPzAvailabilityBudgetBurnSlow": 900,
+    "TdPzLatencyBudgetBurnFast": 120, "TdPzLatencyBudgetBurnSlow": 900,
 }
 
 # Evaluation interval of the rule groups.
