@@ -266,10 +266,10 @@ def cause_count(what):
             + f"{what} (it pages at {CAUSE_MIN_FAILURES})")
 
 
-def failures_increase(reason_matcher, window="5m", metrics=("td_pz_probe_failures_total", "td_pz_poll_failures_total")):
-    """`sum by (...) (increase(M{reason...}[w])) > 0`, or-ed over the probe and poll failure counters."""
-    parts = [f"sum by ({INST_SVC}) (increase({m}{{reason{reason_matcher}}}[{window}])) > 0" for m in metrics]
-    return "\nor\n".join(parts)
+def failures_increase(reason_matcher):
+    """`sum by (...) (increase(M{reason...}[5m])) > 0`, or-ed over the probe and poll failure counters."""
+    return "\nor\n".join(f"sum by ({INST_SVC}) (increase({m}{{reason{reason_matcher}}}[5m])) > 0"
+                         for m in ("td_pz_probe_failures_total", "td_pz_poll_failures_total"))
 
 
 # "product_recommendations (parent segment 394649)"; just the service name where parent_segment is empty
@@ -472,14 +472,10 @@ def slo_alerts():
 
 
 def groups(profile, window_scale=1):
-    gs = [
-        {"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules(window_scale)},
-        {"name": "td-pz-exporter", "interval": ALERT_INTERVAL, "rules": exporter_alerts()},
-        {"name": "td-pz-api", "interval": ALERT_INTERVAL, "rules": api_alerts()},
-        {"name": "td-pz-probes", "interval": ALERT_INTERVAL, "rules": probe_alerts()},
-        {"name": "td-pz-service", "interval": ALERT_INTERVAL, "rules": service_alerts()},
-        {"name": "td-pz-slo", "interval": ALERT_INTERVAL, "rules": slo_alerts()},
-    ]
+    gs = [{"name": "td-pz-recording", "interval": RECORDING_INTERVAL, "rules": recording_rules(window_scale)}]
+    gs += [{"name": name, "interval": ALERT_INTERVAL, "rules": rules()} for name, rules in (
+        ("td-pz-exporter", exporter_alerts), ("td-pz-api", api_alerts), ("td-pz-probes", probe_alerts),
+        ("td-pz-service", service_alerts), ("td-pz-slo", slo_alerts))]
     names = [r["alert"] for g in gs for r in g["rules"] if "alert" in r]
     assert sorted(names) == sorted(FOR), "FOR must list exactly the alerts"
     for g in gs:
@@ -582,17 +578,19 @@ HEADER_TEST = ("# TEST PROFILE: every `for:` and `keep_firing_for:` capped at %d
 
 # ---------------------------------------------------------------------------------------------------- CLI
 
+def alert_rules():
+    """The alerting rules of the default profile, in file order."""
+    return [r for g in groups("default") for r in g["rules"] if "alert" in r]
+
+
 def route_cases():
     """One line per alert: `<receiver> <label>=<value>...`, for `amtool config routes test`."""
     lines = []
-    for g in groups("default"):
-        for r in g["rules"]:
-            if "alert" not in r:
-                continue
-            labels = {"alertname": r["alert"], **r["labels"],
-                      "parent_segment": "394649", "pz_service": "product_recommendations"}
-            lines.append(RECEIVER_FOR_SEVERITY[r["labels"]["severity"]] + " "
-                         + " ".join(f"{k}={v}" for k, v in labels.items()))
+    for r in alert_rules():
+        labels = {"alertname": r["alert"], **r["labels"],
+                  "parent_segment": "394649", "pz_service": "product_recommendations"}
+        lines.append(RECEIVER_FOR_SEVERITY[r["labels"]["severity"]] + " "
+                     + " ".join(f"{k}={v}" for k, v in labels.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -617,10 +615,7 @@ def main():
         sys.stdout.write(route_cases())
         return 0
     if a.list_alerts:
-        for g in groups("default"):
-            for r in g["rules"]:
-                if "alert" in r:
-                    print(r["alert"])
+        print("\n".join(r["alert"] for r in alert_rules()))
         return 0
 
     text = emit(a.profile, a.window_scale)
