@@ -459,15 +459,13 @@ def slo_alerts():
          f"{pct(LATENCY_SLO)} of probes under {LATENCY_SLO_BUCKET}s", "Probes slower than " + LATENCY_SLO_BUCKET + "s are"),
     ):
         for speed, pairs, severity in (("Fast", BURN_FAST, "critical"), ("Slow", BURN_SLOW, "warning")):
-            name = f"TdPz{kind}BudgetBurn{speed}"
             out.append(alert(
-                name, burn_expr(ratio, budget, pairs), severity,
+                f"TdPz{kind}BudgetBurn{speed}", burn_expr(ratio, budget, pairs), severity,
                 f"{{{{ $labels.pz_service }}}} is burning its {kind.lower()} error budget {'fast' if speed == 'Fast' else 'steadily'}",
                 what + " {{ $value | humanizePercentage }} of the probes of " + WHERE + " over the long window. "
                 f"The error budget of the SLO ({slo_text}) burns faster than the sustainable rate by at least "
                 f"{burn_text(pairs)}.",
-                extra_labels={"slo": kind.lower()},
-            ))
+                extra_labels={"slo": kind.lower()}))
     return out
 
 
@@ -519,16 +517,11 @@ def emit(profile, window_scale=1):
                 f"# the unscaled window); keep_firing_for is scaled with them instead of capped. End-to-end test only.\n") + head
     out = [head, "groups:"]
     for g in groups(profile, window_scale):
-        out.append(f"  - name: {scalar(g['name'], 0)}")
-        out.append(f"    interval: {g['interval']}")
-        out.append("    rules:")
+        out += [f"  - name: {scalar(g['name'], 0)}", f"    interval: {g['interval']}", "    rules:"]
         for r in g["rules"]:
-            first = True
-            for key in ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"):
-                if key not in r:
-                    continue
-                lead = "      - " if first else "        "
-                first = False
+            keys = [k for k in ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations") if k in r]
+            for i, key in enumerate(keys):
+                lead = "        " if i else "      - "
                 if isinstance(r[key], dict):
                     out.append(f"{lead}{key}:")
                     for k, v in r[key].items():
