@@ -339,8 +339,7 @@ def api_alerts():
               + ". Check the RT configuration status of the parent segment, then TD's status." + CAUSE_AFTER),
         alert("TdPzRateLimited",
               failures_increase('="rate_limited"') + "\nor\n"
-              + f'sum by ({INST_SVC}) (increase(td_pz_api_requests_total{{code="429"}}[5m])) > 0',
-              "warning",
+              + f'sum by ({INST_SVC}) (increase(td_pz_api_requests_total{{code="429"}}[5m])) > 0', "warning",
               "TD rate-limits requests for {{ $labels.pz_service }} (429)",
               "{{ $value | humanize }} requests for " + WHERE + " were answered 429 Too Many Requests in the "
               "last 5m (on p13n: TD's codes 2003, Kinesis limit, or 2013, Lambda concurrency). The exporter "
@@ -379,8 +378,7 @@ def probe_alerts():
               "10m lacked an output listed in expect_outputs. An output or attribute was removed from the "
               "service, or the persona no longer qualifies for it."),
         alert("TdPzProbeLatencyHigh",
-              f"pz_service:td_pz_probe_duration_seconds:p95_5m > {num(PROBE_P95_THRESHOLD_SECONDS)}",
-              "warning",
+              f"pz_service:td_pz_probe_duration_seconds:p95_5m > {num(PROBE_P95_THRESHOLD_SECONDS)}", "warning",
               "p95 probe latency of {{ $labels.pz_service }} is {{ $value | humanizeDuration }}",
               "The 95th percentile of probe latency against " + WHERE + " over 5m is {{ $value | humanizeDuration }}, "
               f"above {num(PROBE_P95_THRESHOLD_SECONDS)}s (latency SLO: {pct(LATENCY_SLO)} of probes under "
@@ -404,8 +402,7 @@ def service_alerts():
               "The error_rate TD reports for " + WHERE + " is {{ $value | humanizePercentage }}, above "
               f"{pct(ERROR_RATE_CRITICAL)}. A large part of real users get errors or fallback content."),
         alert("TdPzFallbackShareHigh",
-              f'td_pz_section_share{{section=~"{fallback}"}} > {num(FALLBACK_SHARE_THRESHOLD)}',
-              "warning",
+              f'td_pz_section_share{{section=~"{fallback}"}} > {num(FALLBACK_SHARE_THRESHOLD)}', "warning",
               "Section {{ $labels.section }} gets {{ $value | humanizePercentage }} of {{ $labels.pz_service }} responses",
               "{{ $value | humanizePercentage }} of the logged responses of " + WHERE + " in the last "
               "section_share_window were in section {{ $labels.section }} (threshold "
@@ -424,8 +421,7 @@ def service_alerts():
               f"(threshold {pct(SECTION_DRIFT_THRESHOLD)}). Expected after a segment or campaign change; "
               "otherwise check segment refreshes and RT attributes."),
         alert("TdPzTrafficNearRateLimit",
-              f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}',
-              "warning",
+              f'td_pz_service_metric{{field="requests_per_second"}} > {num(RATE_WARNING_RPS)}', "warning",
               "{{ $labels.pz_service }} serves {{ $value | humanize }} requests/s, near the source design's "
               f"{TD_RATE_LIMIT_RPS}/s",
               "The metrics endpoint reports {{ $value | humanize }} requests/s for " + WHERE + ", over "
