@@ -95,11 +95,8 @@ def field_defaults(unit: str, color: str, th=None, mappings=None, minv=None, max
     d = {"color": {"mode": color}, "mappings": mappings or [],
          "thresholds": {"mode": "absolute",
                         "steps": [{"color": c, "value": v} for v, c in th or [(None, "green")]]},
-         "unit": unit}
-    for key, value in (("min", minv), ("max", maxv), ("decimals", decimals), ("custom", custom)):
-        if value is not None:
-            d[key] = value
-    return d
+         "unit": unit, "min": minv, "max": maxv, "decimals": decimals, "custom": custom}
+    return {k: v for k, v in d.items() if v is not None}  # min, max, decimals, custom only where given
 
 
 REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
@@ -163,8 +160,7 @@ def table(title, desc, expr, *, w=12, h=8, value_name="Value", hide=(), alerts="
 
 
 def row(title: str) -> dict:
-    return {"collapsed": False, "gridPos": {"h": 1, "w": 24}, "id": None, "panels": [], "title": title,
-            "type": "row"}
+    return {"collapsed": False, "gridPos": {"h": 1, "w": 24}, "id": None, "panels": [], "title": title, "type": "row"}
 
 
 def layout(panels: list) -> list:
@@ -222,14 +218,12 @@ def dashboard(uid: str, title: str, description: str, panels: list, runbook_url:
     builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
                "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
                "type": "dashboard"}
-    links = [
-        {"asDropdown": False, "icon": "external link", "includeVars": True, "keepTime": True,
-         "tags": ["td-pz"], "targetBlank": False, "title": "TD personalization dashboards", "tooltip": "",
-         "type": "dashboards", "url": ""},
-        {"asDropdown": False, "icon": "doc", "includeVars": False, "keepTime": False, "tags": [],
-         "targetBlank": True, "title": "Runbooks", "tooltip": "docs/runbooks.md: one section per TdPz* alert",
-         "type": "link", "url": "${runbook_url}"},
-    ]
+    links = [{"asDropdown": False, "icon": "external link", "includeVars": True, "keepTime": True, "tags": ["td-pz"],
+              "targetBlank": False, "title": "TD personalization dashboards", "tooltip": "", "type": "dashboards",
+              "url": ""},
+             {"asDropdown": False, "icon": "doc", "includeVars": False, "keepTime": False, "tags": [],
+              "targetBlank": True, "title": "Runbooks", "tooltip": "docs/runbooks.md: one section per TdPz* alert",
+              "type": "link", "url": "${runbook_url}"}]
     return {"annotations": {"list": [builtin, *annotations]}, "description": description,
             "editable": True, "fiscalYearStartMonth": 0, "graphTooltip": 1, "id": None, "links": links,
             "liveNow": False, "panels": layout(panels), "refresh": "30s", "schemaVersion": 39,
@@ -239,8 +233,6 @@ def dashboard(uid: str, title: str, description: str, panels: list, runbook_url:
 
 
 # Overview
-
-
 def overview() -> list:
     return [
         row("SLOs"),
@@ -567,9 +559,9 @@ def main() -> int:
     args = ap.parse_args()
 
     stale = []
-    for name, uid, title, description, panels, annotations in DASHBOARDS:
+    for name, uid, title, description, panels, board_annotations in DASHBOARDS:
         path = args.out_dir / name
-        board = dashboard(uid, title, description, panels(), args.runbook_url, annotations)
+        board = dashboard(uid, title, description, panels(), args.runbook_url, board_annotations)
         text = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
         if args.check:
             current = path.read_text(encoding="utf-8") if path.exists() else ""
