@@ -278,8 +278,7 @@ def overview() -> list:
            "pz_service:td_pz_probe_duration_seconds:p50_5m/p95_5m/p99_5m). The dashed line is the %gs "
            "latency SLO threshold." % LATENCY_SLO_SECONDS,
            [("pz_service:td_pz_probe_duration_seconds:%s_5m{%s}" % (q, SVC), "{{pz_service}} %s" % q)
-            for q in ("p50", "p95", "p99")],
-           "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")],
+            for q in ("p50", "p95", "p99")], "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")],
            alerts="TdPzProbeLatencyHigh TdPzLatencyBudgetBurnFast"),
         ts("Probe failures by reason", "Failed probes per second by reason (the first check that failed: "
            "transport and status, then shape, then section, then outputs, then latency). On TD's p13n API "
@@ -356,8 +355,7 @@ def service_detail() -> list:
            "SLO threshold." % LATENCY_SLO_SECONDS,
            [("td_pz_probe_last_duration_seconds{%s}" % PROBE, "{{probe}} client"),
             ("td_pz_probe_server_processing_seconds{%s}" % PROBE, "{{probe}} TD processing")],
-           "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")],
-           alerts="TdPzProbeLatencyHigh"),
+           "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")], alerts="TdPzProbeLatencyHigh"),
         ts("Probe latency quantiles (5m)", "p50 / p95 / p99 of client-side probe latency per persona, from "
            "the td_pz_probe_duration_seconds histogram over 5m (completed requests only).",
            quantiles("pz_service, probe", "td_pz_probe_duration_seconds_bucket{%s}" % PROBE, "{{probe}}"),
@@ -368,14 +366,12 @@ def service_detail() -> list:
         ts("Section share from logs", "Share of each section among the service's log entries over the "
            "section_share_window (td_pz_section_share), stacked; per service the shares sum to 1.",
            [("avg by (pz_service, section) (td_pz_section_share{%s})" % SVC, "{{pz_service}} {{section}}")],
-           "percentunit", minv=0, stack=True, legend_table=True,
-           alerts="TdPzSectionShareDrift TdPzFallbackShareHigh"),
+           "percentunit", minv=0, stack=True, legend_table=True, alerts="TdPzSectionShareDrift TdPzFallbackShareHigh"),
         ts("Sections served to probes", "How many personas got each section on their last probe "
            "(td_pz_probe_section_info), stacked. A persona moving to another section shows as a step; "
            "compare with its expect_section.",
            [("count by (pz_service, section) (td_pz_probe_section_info{%s})" % PROBE,
-             "{{pz_service}} {{section}}")],
-           "short", minv=0, stack=True, decimals=0, alerts="TdPzWrongSection"),
+             "{{pz_service}} {{section}}")], "short", minv=0, stack=True, decimals=0, alerts="TdPzWrongSection"),
         table("Last section per persona", "The section each persona got on its last probe "
               "(td_pz_probe_section_info, one row per persona). Compare with the persona's expect_section in "
               "the exporter config.",
@@ -400,8 +396,7 @@ def service_detail() -> list:
              "{{pz_service}} errors/s"),
             ("sum by (pz_service) (rate(td_pz_log_slow_entries_total{%s}[5m])) / "
              "sum by (pz_service) (rate(td_pz_log_entries_total{%s}[5m]))" % (SVC, SVC),
-             "{{pz_service}} over 100 ms")],
-           "reqps", minv=0, alerts="TdPzErrorRateHigh",
+             "{{pz_service}} over 100 ms")], "reqps", minv=0, alerts="TdPzErrorRateHigh",
            # The second query is a share: give it its own unit and axis.
            overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
                        "properties": [{"id": "unit", "value": "percentunit"},
@@ -429,8 +424,7 @@ def service_detail() -> list:
            "probes. The source design's figure (not a TD document) is %d requests/s per service (red line); "
            "TdPzTrafficNearRateLimit fires above %d (orange line)." % (TD_RATE_LIMIT_RPS, TRAFFIC_WARN_RPS),
            [('td_pz_service_metric{%s, field="requests_per_second"}' % SVC, "{{pz_service}}")],
-           "reqps", minv=0,
-           dashed=[(None, "transparent"), (TRAFFIC_WARN_RPS, "orange"), (TD_RATE_LIMIT_RPS, "red")],
+           "reqps", minv=0, dashed=[(None, "transparent"), (TRAFFIC_WARN_RPS, "orange"), (TD_RATE_LIMIT_RPS, "red")],
            alerts="TdPzTrafficNearRateLimit"),
         ts("TD-reported error rate", "error_rate from the service's metrics endpoint "
            "(td_pz_service_error_rate, ratio 0..1). Lines: TdPzErrorRateHigh above %g%%, "
@@ -479,8 +473,7 @@ def exporter_health() -> list:
         ts("Poll failures by poller and reason", "Failed polls per second (td_pz_poll_failures_total) by "
            "poller and reason; a reason appears with its first failure.",
            [("sum by (poller, reason) (rate(td_pz_poll_failures_total{%s}[$__rate_interval])) or on() vector(0)" % SVC,
-             "{{poller}} {{reason}}")],
-           "reqps", minv=0, stack=True, alerts="TdPzProbeFailing TdPzApiKeyRejected"),
+             "{{poller}} {{reason}}")], "reqps", minv=0, stack=True, alerts="TdPzProbeFailing TdPzApiKeyRejected"),
         bar("Since last successful poll", "time() - td_pz_poll_last_success_timestamp_seconds per service "
             "and poller. Probes run every 30s and metrics every minute by default; TdPzPollerStale fires "
             "when the probe, metrics or logs poller has not succeeded for %ds (red)." % POLLER_STALE_SECONDS,
