@@ -27,6 +27,7 @@ import difflib
 import os
 import re
 import sys
+from pathlib import Path
 
 # =====================================================================================================
 # Thresholds and SLO targets: the one place to change them.
@@ -216,8 +217,8 @@ def recording_rules(window_scale=1):
 
 def runbook_step(name):
     """What to do first: the **Do** paragraph of the alert's section of docs/runbooks.md, on one line."""
-    with open(os.path.join(ROOT, "docs", "runbooks.md"), encoding="utf-8") as f:
-        m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, f.read())
+    runbooks = Path(ROOT, "docs", "runbooks.md").read_text(encoding="utf-8")
+    m = re.search(r"(?ms)^## %s\n(?:(?!^## ).)*?^\*\*Do\*\*: (.*?)(?:\n\n|\Z)" % name, runbooks)
     if not m:
         raise SystemExit(f"gen-rules: docs/runbooks.md has no '**Do**:' paragraph in its section '## {name}'")
     step = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", " ".join(m[1].split()))  # [text](link) -> text
@@ -476,13 +477,12 @@ def groups(profile, window_scale=1):
         if profile == "test":
             g["interval"] = TEST_GROUP_INTERVAL
         for r in g["rules"]:
-            for key in ("for", "keep_firing_for"):
-                if key in r:
-                    secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
-                    if key == "keep_firing_for" and window_scale > 1:
-                        # scaled with the burn windows it must outlast, not capped
-                        secs = scaled_keep_firing(r[key], window_scale)
-                    r[key] = dur(secs)
+            for key in [k for k in ("for", "keep_firing_for") if k in r]:
+                secs = min(r[key], TEST_FOR_CAP) if profile == "test" else r[key]
+                if key == "keep_firing_for" and window_scale > 1:
+                    # scaled with the burn windows it must outlast, not capped
+                    secs = scaled_keep_firing(r[key], window_scale)
+                r[key] = dur(secs)
     return gs
 
 
@@ -612,11 +612,7 @@ def main():
     if a.check:
         if out == "-":
             ap.error("--check needs a file")
-        try:
-            with open(out, encoding="utf-8") as f:
-                current = f.read()
-        except FileNotFoundError:
-            current = ""
+        current = Path(out).read_text(encoding="utf-8") if os.path.exists(out) else ""
         if current != text:
             sys.stdout.writelines(difflib.unified_diff(
                 current.splitlines(True), text.splitlines(True),
@@ -631,8 +627,7 @@ def main():
         sys.stdout.write(text)
     else:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            f.write(text)
+        Path(out).write_text(text, encoding="utf-8")
         print(f"gen-rules: wrote {out} (profile {a.profile})", file=sys.stderr)
     return 0
 
