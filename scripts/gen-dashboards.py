@@ -46,6 +46,10 @@ TRAFFIC_WARN_RPS = 80  # TdPzTrafficNearRateLimit
 ERROR_RATE_WARN = 0.05  # TdPzErrorRateHigh
 ERROR_RATE_CRIT = 0.15  # TdPzErrorRateCritical
 POLLER_STALE_SECONDS = 180  # TdPzPollerStale
+# The SLOs and alert thresholds as the dashed lines of time series panels.
+AVAILABILITY_LINE = [(None, "red"), (AVAILABILITY_SLO, "transparent")]
+LATENCY_LINE = [(None, "transparent"), (LATENCY_SLO_SECONDS, "red")]
+ERROR_RATE_LINES = [(None, "transparent"), (ERROR_RATE_WARN, "orange"), (ERROR_RATE_CRIT, "red")]
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -263,22 +267,21 @@ def overview() -> list:
         ts("Probe availability (5m)", "Share of probes that passed over a sliding 5m window, per service. "
            "The dashed line is the %.1f%% SLO; dips below it burn error budget." % (AVAILABILITY_SLO * 100),
            [("pz_service:td_pz_probe_availability:ratio_rate5m{%s}" % SVC, "{{pz_service}}")],
-           "percentunit", maxv=1, decimals=2, dashed=[(None, "red"), (AVAILABILITY_SLO, "transparent")],
+           "percentunit", maxv=1, decimals=2, dashed=AVAILABILITY_LINE,
            alerts="TdPzProbeFailing TdPzAvailabilityBudgetBurnFast"),
         ts("TD-reported error rate (5m avg)", "error_rate reported by each service's metrics endpoint (ratio "
            "0..1), averaged over 5m (recording rule pz_service:td_pz_service_error_rate:avg5m). Only "
            "services with a service_id in the config are polled. Lines: TdPzErrorRateHigh above %g%%, "
            "TdPzErrorRateCritical above %g%%." % (ERROR_RATE_WARN * 100, ERROR_RATE_CRIT * 100),
            [("pz_service:td_pz_service_error_rate:avg5m{%s}" % SVC, "{{pz_service}}")],
-           "percentunit", minv=0, decimals=2,
-           dashed=[(None, "transparent"), (ERROR_RATE_WARN, "orange"), (ERROR_RATE_CRIT, "red")],
+           "percentunit", minv=0, decimals=2, dashed=ERROR_RATE_LINES,
            alerts="TdPzErrorRateHigh TdPzErrorRateCritical"),
         ts("Probe latency p50 / p95 / p99 (5m)", "Client-side latency of completed probe requests, quantiles "
            "over 5m from the td_pz_probe_duration_seconds histogram (recording rules "
            "pz_service:td_pz_probe_duration_seconds:p50_5m/p95_5m/p99_5m). The dashed line is the %gs "
            "latency SLO threshold." % LATENCY_SLO_SECONDS,
            [("pz_service:td_pz_probe_duration_seconds:%s_5m{%s}" % (q, SVC), "{{pz_service}} %s" % q)
-            for q in ("p50", "p95", "p99")], "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")],
+            for q in ("p50", "p95", "p99")], "s", minv=0, dashed=LATENCY_LINE,
            alerts="TdPzProbeLatencyHigh TdPzLatencyBudgetBurnFast"),
         ts("Probe failures by reason", "Failed probes per second by reason (the first check that failed: "
            "transport and status, then shape, then section, then outputs, then latency). On TD's p13n API "
@@ -341,8 +344,7 @@ def service_detail() -> list:
            % (AVAILABILITY_SLO * 100),
            [("sum by (pz_service, probe) (rate(td_pz_probe_successes_total{%s}[5m])) / "
              "sum by (pz_service, probe) (rate(td_pz_probes_total{%s}[5m]))" % (PROBE, PROBE), by_probe)],
-           "percentunit", maxv=1, decimals=2, dashed=[(None, "red"), (AVAILABILITY_SLO, "transparent")],
-           alerts="TdPzProbeFailing"),
+           "percentunit", maxv=1, decimals=2, dashed=AVAILABILITY_LINE, alerts="TdPzProbeFailing"),
         ts("Probe failures by reason", "Failed probes per second, per persona and reason (a reason appears "
            "with its first failure; a flat zero when there was none).",
            [("sum by (pz_service, probe, reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval]))"
@@ -355,12 +357,11 @@ def service_detail() -> list:
            "SLO threshold." % LATENCY_SLO_SECONDS,
            [("td_pz_probe_last_duration_seconds{%s}" % PROBE, "{{probe}} client"),
             ("td_pz_probe_server_processing_seconds{%s}" % PROBE, "{{probe}} TD processing")],
-           "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")], alerts="TdPzProbeLatencyHigh"),
+           "s", minv=0, dashed=LATENCY_LINE, alerts="TdPzProbeLatencyHigh"),
         ts("Probe latency quantiles (5m)", "p50 / p95 / p99 of client-side probe latency per persona, from "
            "the td_pz_probe_duration_seconds histogram over 5m (completed requests only).",
            quantiles("pz_service, probe", "td_pz_probe_duration_seconds_bucket{%s}" % PROBE, "{{probe}}"),
-           "s", minv=0, dashed=[(None, "transparent"), (LATENCY_SLO_SECONDS, "red")],
-           alerts="TdPzProbeLatencyHigh TdPzLatencyBudgetBurnFast"),
+           "s", minv=0, dashed=LATENCY_LINE, alerts="TdPzProbeLatencyHigh TdPzLatencyBudgetBurnFast"),
 
         row("Sections"),
         ts("Section share from logs", "Share of each section among the service's log entries over the "
@@ -430,8 +431,7 @@ def service_detail() -> list:
            "(td_pz_service_error_rate, ratio 0..1). Lines: TdPzErrorRateHigh above %g%%, "
            "TdPzErrorRateCritical above %g%%." % (ERROR_RATE_WARN * 100, ERROR_RATE_CRIT * 100),
            [("td_pz_service_error_rate{%s}" % SVC, "{{pz_service}}")], "percentunit", minv=0, decimals=2,
-           dashed=[(None, "transparent"), (ERROR_RATE_WARN, "orange"), (ERROR_RATE_CRIT, "red")],
-           alerts="TdPzErrorRateHigh TdPzErrorRateCritical"),
+           dashed=ERROR_RATE_LINES, alerts="TdPzErrorRateHigh TdPzErrorRateCritical"),
         ts("TD-reported latency", "p50 / p95 / p99 and mean latency from the service's metrics endpoint "
            "(td_pz_service_latency_seconds, label stat), i.e. TD's view of its own processing time.",
            [("td_pz_service_latency_seconds{%s}" % SVC, "{{pz_service}} {{stat}}")], "s", minv=0),
