@@ -140,8 +140,7 @@ def stat(title, desc, specs, unit, *, w=6, h=5, th=None, ok=None, mappings=None,
                   "showPercentChange": False, "textMode": "auto", "wideLayout": True})
 
 
-def bar(title, desc, specs, unit, *, w=12, h=8, th=None, minv=None, maxv=None, decimals=None,
-        alerts="") -> dict:
+def bar(title, desc, specs, unit, *, w=12, h=8, th=None, minv=None, maxv=None, decimals=None, alerts="") -> dict:
     """A horizontal bar gauge."""
     return panel("bargauge", title, desc, specs, w, h, alerts, None,
                  field_defaults(unit, "thresholds", th, None, minv, maxv, decimals),
@@ -217,8 +216,7 @@ ALERT_ANNOTATION = {
 }
 
 
-def dashboard(uid: str, title: str, description: str, panels: list, runbook_url: str,
-              annotations: list) -> dict:
+def dashboard(uid: str, title: str, description: str, panels: list, runbook_url: str, annotations: list) -> dict:
     builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
                "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
                "type": "dashboard"}
@@ -306,10 +304,9 @@ def overview() -> list:
 
         row("Discovered in TD"),
         table("Services TD lists, by coverage", "What the last discovery of each parent segment found in TD "
-              "(td_pz_discovered_services): covered by a configured service (name or service_id), not "
-              "covered (nobody probes it; TdPzServicesNotCovered after 30m), on the ignore list, or refused "
-              "(an id or name that could not be a path segment). The names are on the exporter's status "
-              "page.",
+              "(td_pz_discovered_services): covered by a configured service (name or service_id), not covered (nobody "
+              "probes it; TdPzServicesNotCovered after 30m), on the ignore list, or refused (an id or name that could "
+              "not be a path segment). The names are on the exporter's status page.",
               "sum by (parent_segment, coverage) "
               '(td_pz_discovered_services{parent_segment=~"$parent_segment"})',
               w=24, h=6, value_name="Services", alerts="TdPzServicesNotCovered"),
@@ -350,11 +347,10 @@ def service_detail() -> list:
            [("sum by (pz_service, probe, reason) (rate(td_pz_probe_failures_total{%s}[$__rate_interval]))"
              " or on() vector(0)" % PROBE, "{{probe}} {{reason}}")],
            "reqps", minv=0, stack=True, alerts="TdPzProbeFailing TdPzWrongSection TdPzMissingOutputs"),
-        ts("Last probe: client latency vs TD processing time", "Client-side latency of each persona's last "
-           "probe (td_pz_probe_last_duration_seconds; a gap means no response) against the "
-           "processing_time_ms TD reported in that response (td_pz_probe_server_processing_seconds, cdp "
-           "services only). A wide gap is network or TLS time, not TD. The dashed line is the %gs latency "
-           "SLO threshold." % LATENCY_SLO_SECONDS,
+        ts("Last probe: client latency vs TD processing time", "Client-side latency of each persona's last probe "
+           "(td_pz_probe_last_duration_seconds; a gap means no response) against the processing_time_ms TD reported in "
+           "that response (td_pz_probe_server_processing_seconds, cdp services only). A wide gap is network or TLS "
+           "time, not TD. The dashed line is the %gs latency SLO threshold." % LATENCY_SLO_SECONDS,
            [("td_pz_probe_last_duration_seconds{%s}" % PROBE, "{{probe}} client"),
             ("td_pz_probe_server_processing_seconds{%s}" % PROBE, "{{probe}} TD processing")],
            "s", minv=0, dashed=LATENCY_LINE, alerts="TdPzProbeLatencyHigh"),
@@ -373,9 +369,8 @@ def service_detail() -> list:
            "compare with its expect_section.",
            [("count by (pz_service, section) (td_pz_probe_section_info{%s})" % PROBE,
              "{{pz_service}} {{section}}")], "short", minv=0, stack=True, decimals=0, alerts="TdPzWrongSection"),
-        table("Last section per persona", "The section each persona got on its last probe "
-              "(td_pz_probe_section_info, one row per persona). Compare with the persona's expect_section in "
-              "the exporter config.",
+        table("Last section per persona", "The section each persona got on its last probe (td_pz_probe_section_info, "
+              "one row per persona). Compare with the persona's expect_section in the exporter config.",
               "td_pz_probe_section_info{%s}" % PROBE,
               hide=["__name__", "job", "instance", "Value"], alerts="TdPzWrongSection"),
         stat("Section matches expect_section", "td_pz_probe_section_match per persona: 1 (match) when the "
@@ -390,9 +385,8 @@ def service_detail() -> list:
            [("sum by (pz_service, section) (rate(td_pz_log_entries_total{%s}[$__rate_interval]))" % SVC,
              "{{pz_service}} {{section}}")], "reqps", minv=0, stack=True),
         ts("Log errors and slow entries", "Log entries with an error status or field per second "
-           "(td_pz_log_errors_total, left axis) and the share of log entries whose processing_time_ms is "
-           "over 100 ms, TD's published p95 (td_pz_log_slow_entries_total / td_pz_log_entries_total, 5m, "
-           "right axis).",
+           "(td_pz_log_errors_total, left axis) and the share of log entries whose processing_time_ms is over 100 ms, "
+           "TD's published p95 (td_pz_log_slow_entries_total / td_pz_log_entries_total, 5m, right axis).",
            [("sum by (pz_service) (rate(td_pz_log_errors_total{%s}[$__rate_interval]))" % SVC,
              "{{pz_service}} errors/s"),
             ("sum by (pz_service) (rate(td_pz_log_slow_entries_total{%s}[5m])) / "
@@ -450,8 +444,7 @@ def exporter_health() -> list:
              % JOB, [("up{%s}" % EXPORTER, "{{instance}}")],
              "none", w=4, ok=("UP", "DOWN"), alerts="TdPzExporterDown TdPzExporterAbsent"),
         stat("Config loaded", "td_pz_config_last_reload_successful: 1 (OK) if the last load or reload of the "
-             "configuration succeeded; on a failed reload the exporter keeps running with the previous "
-             "configuration.",
+             "configuration succeeded; on a failed reload the exporter keeps running with the previous configuration.",
              [("td_pz_config_last_reload_successful", "{{instance}}")],
              "none", w=4, ok=("OK", "FAILED"), alerts="TdPzConfigReloadFailed"),
         stat("Since last successful config load",
@@ -480,10 +473,9 @@ def exporter_health() -> list:
             [("time() - td_pz_poll_last_success_timestamp_seconds{%s}" % SVC, "{{pz_service}} {{poller}}")],
             "s", decimals=0, minv=0, maxv=900, alerts="TdPzPollerStale",
             th=[(None, "green"), (POLLER_STALE_SECONDS / 2, "orange"), (POLLER_STALE_SECONDS, "red")]),
-        ts("Polls and skipped runs", "Polls run per second by poller (td_pz_polls_total; probes: "
-           "td_pz_probes_total) and runs skipped "
-           "because the previous run of the same job was still going (td_pz_schedule_skipped_total, red). "
-           "Skips mean a job takes longer than its schedule interval.",
+        ts("Polls and skipped runs", "Polls run per second by poller (td_pz_polls_total; probes: td_pz_probes_total) "
+           "and runs skipped because the previous run of the same job was still going (td_pz_schedule_skipped_total, "
+           "red). Skips mean a job takes longer than its schedule interval.",
            [("sum by (poller) (rate(td_pz_polls_total{%s}[$__rate_interval])) or label_replace(sum "
              "(rate(td_pz_probes_total{%s}[$__rate_interval])), \"poller\", \"probe\", \"\", \"\")"
              % (SVC, SVC), "{{poller}} polls"),
@@ -518,8 +510,7 @@ def exporter_health() -> list:
             ("process_max_fds{%s}" % EXPORTER, "{{instance}} max")], "short", minv=0),
         ts("Refused requests and section overflow", "HTTP requests to the exporter it refused, by reason "
            "(td_pz_bad_requests_total: method, not_found, unauthorized), and log entries folded into "
-           "section=\"__other__\" by the max_sections cap (td_pz_sections_overflow_total). Both 0 when "
-           "healthy.",
+           "section=\"__other__\" by the max_sections cap (td_pz_sections_overflow_total). Both 0 when healthy.",
            [("sum by (reason) (rate(td_pz_bad_requests_total[$__rate_interval])) or on() vector(0)",
              "refused {{reason}}"),
             ("sum by (pz_service) (rate(td_pz_sections_overflow_total{%s}[$__rate_interval])) "
@@ -547,8 +538,7 @@ def main() -> int:
                     help="do not write; exit 1 if dashboards/*.json differ from the generated output")
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR, help="default: %(default)s")
     ap.add_argument("--runbook-url", default=DEFAULT_RUNBOOK_URL,
-                    help="base URL of docs/runbooks.md (default: %(default)s); --check compares "
-                    "against the same value")
+                    help="base URL of docs/runbooks.md (default: %(default)s); --check compares against the same value")
     args = ap.parse_args()
 
     stale = []
