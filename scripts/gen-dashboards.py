@@ -336,9 +336,9 @@ def service_detail() -> list:
              "none", w=12, mappings=value_map((0, "no response", "red")),
              th=[(None, "red"), (200, "green"), (300, "orange"), (400, "red")],
              alerts="TdPzApiKeyRejected TdPzServiceNotFound TdPzServiceUnavailable TdPzRateLimited"),
-        ts("Probe success ratio (5m)", "Share of each persona's probes that passed over a sliding 5m window: "
-           "passed probes / probes (td_pz_probe_successes_total, td_pz_probes_total). The dashed line is the %.1f%% availability SLO."
-           % (AVAILABILITY_SLO * 100),
+        ts("Probe success ratio (5m)", "Share of each persona's probes that passed over a sliding 5m window: passed "
+           "probes / probes (td_pz_probe_successes_total, td_pz_probes_total). The dashed line is the %.1f%% "
+           "availability SLO." % (AVAILABILITY_SLO * 100),
            [("sum by (pz_service, probe) (rate(td_pz_probe_successes_total{%s}[5m])) / "
              "sum by (pz_service, probe) (rate(td_pz_probes_total{%s}[5m]))" % (PROBE, PROBE), by_probe)],
            "percentunit", maxv=1, decimals=2, dashed=AVAILABILITY_LINE, alerts="TdPzProbeFailing"),
