@@ -28,7 +28,8 @@ def done():
 # own validator); here only what the deployment around each file must agree with.
 
 def check_toml(label, text, expect):
-    td, services = tomllib.loads(text).get("td", {}), tomllib.loads(text).get("service", [])
+    cfg = tomllib.loads(text)
+    td, services = cfg.get("td", {}), cfg.get("service", [])
     for k, v in expect.items():
         if k == "simulator":
             for u in ("personalization_url", "p13n_url", "cdp_api_url"):
@@ -65,8 +66,7 @@ def cmd_tomls():
 def cmd_compose(path):
     """compose-spec's parser (unknown keys, bad values), then every reference resolved."""
     from compose_spec import PyCompose
-    path = Path(path)
-    text = path.read_text()
+    path, text = Path(path), Path(path).read_text()
     try:
         PyCompose.from_yaml(text)
     except Exception as e:  # the parser raises ValueError with the location
