@@ -218,10 +218,9 @@ def main():
     rep.row("td-pz-exporter series per target: probe + service + fixed", "{:.1f} + {:.2f} + {:.2f} = {:.1f}".format(*s["parts"], s["total"]))
     rep.row("blackbox_exporter series per target: /probe + scrape", f"{s['bb'] - SCRAPE} + {SCRAPE} = {s['bb']}")
     rep.row("series per target: ours / blackbox", s["total"] / s["bb"], "x")
-    rep.row(f"wrk paced {a.rate}/s: requests (bad)", f"{wrk_paced['requests']} ({wrk_paced['bad']})")
-    rep.row(f"wrk paced {a.rate}/s: CPU per 1,000 requests", wrk_paced_k, "s")
-    rep.row("wrk flat out: requests (bad)", f"{wrk_flat['requests']} ({wrk_flat['bad']})")
-    rep.row("wrk flat out: CPU per 1,000 requests", wrk_flat_k, "s")
+    for name, w, k in ((f"wrk paced {a.rate}/s", wrk_paced, wrk_paced_k), ("wrk flat out", wrk_flat, wrk_flat_k)):
+        rep.row(f"{name}: requests (bad)", f"{w['requests']} ({w['bad']})")
+        rep.row(f"{name}: CPU per 1,000 requests", k, "s")
     rep.row("ours per probe / wrk paced per request", ours_k / wrk_paced_k, "x")
     rep.row("ours per probe / wrk flat-out per request", ours_k / wrk_flat_k, "x")
     rep.row("blackbox per probe / wrk paced per request", bb_k / wrk_paced_k, "x")
