@@ -147,10 +147,8 @@ def pct(x):
 
 
 def dur(seconds):
-    if seconds == 0:
-        return "0s"
     for unit, size in (("h", 3600), ("m", 60)):
-        if seconds % size == 0:
+        if seconds and seconds % size == 0:  # 0 stays "0s"
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
@@ -288,8 +286,7 @@ def exporter_alerts():
         alert("TdPzExporterAbsent", f'absent(up{{job="{JOB}"}})', "critical",
               f'No target of job "{JOB}" is scraped',
               f'Prometheus has no target for job="{JOB}": the scrape configuration or service discovery lost '
-              "the exporter, so no personalization service is monitored.",
-              dashboard=DASHBOARD_OVERVIEW),
+              "the exporter, so no personalization service is monitored.", dashboard=DASHBOARD_OVERVIEW),
         alert("TdPzPollerStale",
               (f'(time() - td_pz_poll_last_success_timestamp_seconds{{poller=~"{"|".join(STALE_POLLERS)}"}}) > {POLLER_STALE_SECONDS}\n'
                f"and on (job, instance)\n"
@@ -298,8 +295,7 @@ def exporter_alerts():
               "The {{ $labels.poller }} poller of {{ $labels.pz_service }} has not succeeded for {{ $value | humanizeDuration }}",
               "The last successful {{ $labels.poller }} poll of " + WHERE + " on {{ $labels.instance }} was "
               "{{ $value | humanizeDuration }} ago (threshold " + dur(POLLER_STALE_SECONDS) + ", 3 intervals of "
-              "the default schedules). Its metrics are stale.",
-              dashboard=DASHBOARD_OVERVIEW),
+              "the default schedules). Its metrics are stale.", dashboard=DASHBOARD_OVERVIEW),
         alert("TdPzConfigReloadFailed", "td_pz_config_last_reload_successful == 0", "warning",
               "td-pz-exporter {{ $labels.instance }} failed to reload its configuration",
               "The last reload (SIGHUP or POST /-/reload) of {{ $labels.instance }} failed; it keeps running with "
@@ -309,8 +305,7 @@ def exporter_alerts():
               "{{ $labels.poller }} runs of {{ $labels.pz_service }} are being skipped",
               "{{ $value | humanize }} scheduled {{ $labels.poller }} runs of " + WHERE + " were skipped in the "
               "last 10m because the previous run was still going. The schedule is tighter than one run takes "
-              "(slow responses, retries, timeouts).",
-              dashboard=DASHBOARD_OVERVIEW),
+              "(slow responses, retries, timeouts).", dashboard=DASHBOARD_OVERVIEW),
     ]
 
 
@@ -359,18 +354,16 @@ def probe_alerts():
     return [
         alert("TdPzProbeFailing", "td_pz_probe_success == 0", "warning",
               "Probe {{ $labels.probe }} of {{ $labels.pz_service }} is failing",
-              "The synthetic probe {{ $labels.probe }} against " + WHERE + " keeps failing a check "
-              "(last HTTP status " + status_of_probe + "). The "
-              "reason is on the exporter status page and in td_pz_probe_failures_total."),
+              "The synthetic probe {{ $labels.probe }} against " + WHERE + " keeps failing a check (last HTTP status "
+              + status_of_probe + "). The reason is on the exporter status page and in td_pz_probe_failures_total."),
         alert("TdPzWrongSection",
               ("td_pz_probe_section_match == 0\n"
                "and on (job, instance, parent_segment, pz_service, probe)\n"
                "td_pz_probe_http_status_code == 200"),
               "warning",
               "Probe {{ $labels.probe }} of {{ $labels.pz_service }} gets the wrong section",
-              "The persona of probe {{ $labels.probe }} against " + WHERE + " is served section \""
-              + section_of_probe + "\" instead of its expect_section. Segment rules, section order or the "
-              "persona's attributes changed."),
+              "The persona of probe {{ $labels.probe }} against " + WHERE + " is served section \"" + section_of_probe
+              + "\" instead of its expect_section. Segment rules, section order or the persona's attributes changed."),
         alert("TdPzMissingOutputs",
               f'sum by ({INST_SVC}, probe) (increase(td_pz_probe_failures_total{{reason="missing_output"}}[10m])) > 0',
               "warning",
@@ -432,15 +425,11 @@ def service_alerts():
 
 
 def burn_expr(ratio, budget, pairs):
-    legs = []
-    for factor, long_w, short_w in pairs:
-        t = f"({num(factor)} * {num(budget)})"
-        legs.append(f"(\n"
-                    f"  pz_service:{ratio}:ratio_rate{long_w} > {t}\n"
-                    f"  and\n"
-                    f"  pz_service:{ratio}:ratio_rate{short_w} > {t}\n"
-                    f")")
-    return "\nor\n".join(legs)
+    return "\nor\n".join(f"(\n"
+                         f"  pz_service:{ratio}:ratio_rate{long_w} > ({num(factor)} * {num(budget)})\n"
+                         f"  and\n"
+                         f"  pz_service:{ratio}:ratio_rate{short_w} > ({num(factor)} * {num(budget)})\n"
+                         f")" for factor, long_w, short_w in pairs)
 
 
 def burn_text(pairs):
@@ -461,8 +450,7 @@ def slo_alerts():
                 f"{{{{ $labels.pz_service }}}} is burning its {kind.lower()} error budget {'fast' if speed == 'Fast' else 'steadily'}",
                 what + " {{ $value | humanizePercentage }} of the probes of " + WHERE + " over the long window. "
                 f"The error budget of the SLO ({slo_text}) burns faster than the sustainable rate by at least "
-                f"{burn_text(pairs)}.",
-                extra_labels={"slo": kind.lower()}))
+                f"{burn_text(pairs)}.", extra_labels={"slo": kind.lower()}))
     return out
 
 
