@@ -89,8 +89,7 @@ def panel(kind: str, title: str, desc: str, specs: list, w: int, h: int, alerts:
     tgts = [target(e, legend, chr(ord("A") + i), kind == "table") for i, (e, legend) in enumerate(specs)]
     return {"id": None, "type": kind, "title": title, "description": desc, "datasource": DS,
             "gridPos": {"h": h, "w": w}, "links": (links or []) + [runbook(a) for a in alerts.split()],
-            "targets": tgts, "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-            "options": options}
+            "targets": tgts, "fieldConfig": {"defaults": defaults, "overrides": overrides or []}, "options": options}
 
 
 def field_defaults(unit: str, color: str, th=None, mappings=None, minv=None, maxv=None, decimals=None,
@@ -104,14 +103,12 @@ def field_defaults(unit: str, color: str, th=None, mappings=None, minv=None, max
 
 
 REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
-TS_CUSTOM = {
-    "axisBorderShow": False, "axisCenteredZero": False, "axisColorMode": "text", "axisLabel": "",
-    "axisPlacement": "auto", "barAlignment": 0, "drawStyle": "line", "fillOpacity": 10,
-    "gradientMode": "none", "hideFrom": {"legend": False, "tooltip": False, "viz": False},
-    "insertNulls": False, "lineInterpolation": "linear", "lineWidth": 1, "pointSize": 4,
-    "scaleDistribution": {"type": "linear"}, "showPoints": "never", "spanNulls": False,
-    "stacking": {"group": "A", "mode": "none"}, "thresholdsStyle": {"mode": "off"},
-}
+TS_CUSTOM = {"axisBorderShow": False, "axisCenteredZero": False, "axisColorMode": "text", "axisLabel": "",
+             "axisPlacement": "auto", "barAlignment": 0, "drawStyle": "line", "fillOpacity": 10, "gradientMode": "none",
+             "hideFrom": {"legend": False, "tooltip": False, "viz": False}, "insertNulls": False,
+             "lineInterpolation": "linear", "lineWidth": 1, "pointSize": 4, "scaleDistribution": {"type": "linear"},
+             "showPoints": "never", "spanNulls": False, "stacking": {"group": "A", "mode": "none"},
+             "thresholdsStyle": {"mode": "off"}}
 
 
 def ts(title, desc, specs, unit, *, w=12, h=8, th=None, dashed=None, stack=False, legend_table=False,
@@ -193,8 +190,7 @@ def templating(runbook_url: str) -> dict:
     return {"list": [
         {"description": "The Prometheus that scrapes td-pz-exporter (job=\"%s\")." % JOB,
          "hide": 0, "includeAll": False, "label": "Data source", "multi": False, "name": "datasource",
-         "options": [], "query": "prometheus", "refresh": 1, "regex": "", "skipUrlSync": False,
-         "type": "datasource"},
+         "options": [], "query": "prometheus", "refresh": 1, "regex": "", "skipUrlSync": False, "type": "datasource"},
         query_var("parent_segment", "Parent segment", "label_values(td_pz_schedule_skipped_total, parent_segment)",
                   "Parent segment id (empty for a p13n service configured without one)."),
         query_var("pz_service", "Service",
@@ -205,21 +201,17 @@ def templating(runbook_url: str) -> dict:
         {"current": url,
          "description": "Base URL of docs/runbooks.md; runbook links append #<alert name, lowercased>.",
          "hide": 2, "label": "Runbook URL", "name": "runbook_url", "options": [{**url, "selected": True}],
-         "query": runbook_url, "skipUrlSync": False, "type": "constant"},
-    ]}
+         "query": runbook_url, "skipUrlSync": False, "type": "constant"}]}
 
 
-ALERT_ANNOTATION = {
-    "datasource": DS, "enable": True, "hide": False, "iconColor": "red", "name": "Firing TdPz alerts",
-    "tagKeys": "alertname,severity,pz_service,probe", "textFormat": "", "titleFormat": "{{alertname}}",
-    "target": {"expr": FIRING, "interval": "60s", "refId": "Anno"}, "useValueForTime": False,
-}
+ALERT_ANNOTATION = {"datasource": DS, "enable": True, "hide": False, "iconColor": "red", "name": "Firing TdPz alerts",
+                    "tagKeys": "alertname,severity,pz_service,probe", "textFormat": "", "titleFormat": "{{alertname}}",
+                    "target": {"expr": FIRING, "interval": "60s", "refId": "Anno"}, "useValueForTime": False}
 
 
 def dashboard(uid: str, title: str, description: str, panels: list, runbook_url: str, annotations: list) -> dict:
     builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
-               "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
-               "type": "dashboard"}
+               "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard"}
     links = [{"asDropdown": False, "icon": "external link", "includeVars": True, "keepTime": True, "tags": ["td-pz"],
               "targetBlank": False, "title": "TD personalization dashboards", "tooltip": "", "type": "dashboards",
               "url": ""},
@@ -527,8 +519,7 @@ DASHBOARDS = [  # file, uid, title, description, panels, annotations
      "volume, TD API calls and TD-reported metrics. Pick the service and probes above.",
      service_detail, [ALERT_ANNOTATION]),
     ("exporter-health.json", "td-pz-exporter", "TD Personalization / Exporter health",
-     "td-pz-exporter itself: polls, schedule, configuration, scrape cost and the process.",
-     exporter_health, []),
+     "td-pz-exporter itself: polls, schedule, configuration, scrape cost and the process.", exporter_health, []),
 ]
 
 
