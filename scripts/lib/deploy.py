@@ -12,10 +12,7 @@ import yaml
 
 ROOT = Path.cwd()
 problems = []
-
-
-def bad(msg):
-    problems.append(msg)
+bad = problems.append  # bad(message): one problem found
 
 
 def done():
@@ -151,8 +148,7 @@ def unknown_fields(model, data, where):
     from pydantic import BaseModel
     if isinstance(model, BaseModel) and isinstance(data, dict):
         fields = type(model).model_fields
-        by_alias = {(f.alias or n): n for n, f in fields.items()}
-        by_alias.update({n: n for n in fields})
+        by_alias = {**{(f.alias or n): n for n, f in fields.items()}, **{n: n for n in fields}}
         for k, v in data.items():
             if k not in by_alias:
                 if type(model).__name__ not in ("ObjectMeta",) or k not in ("labels", "annotations"):
