@@ -96,8 +96,7 @@ def field_defaults(unit: str, color: str, th=None, mappings=None, minv=None, max
                    custom=None) -> dict:
     """th: (value, color) pairs in ascending order, the first the base (value None)."""
     d = {"color": {"mode": color}, "mappings": mappings or [],
-         "thresholds": {"mode": "absolute",
-                        "steps": [{"color": c, "value": v} for v, c in th or [(None, "green")]]},
+         "thresholds": {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in th or [(None, "green")]]},
          "unit": unit, "min": minv, "max": maxv, "decimals": decimals, "custom": custom}
     return {k: v for k, v in d.items() if v is not None}  # min, max, decimals, custom only where given
 
@@ -198,8 +197,7 @@ def templating(runbook_url: str) -> dict:
                   "Personalization service name."),
         query_var("probe", "Probe", 'label_values(td_pz_probe_success{%s}, probe)' % SVC,
                   "Probe (persona) name from the exporter config; only probe panels use it."),
-        {"current": url,
-         "description": "Base URL of docs/runbooks.md; runbook links append #<alert name, lowercased>.",
+        {"current": url, "description": "Base URL of docs/runbooks.md; runbook links append #<alert name, lowercased>.",
          "hide": 2, "label": "Runbook URL", "name": "runbook_url", "options": [{**url, "selected": True}],
          "query": runbook_url, "skipUrlSync": False, "type": "constant"}]}
 
