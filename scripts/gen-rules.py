@@ -484,8 +484,7 @@ PLAIN_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.
 def scalar(s, indent):
     s = str(s)
     if "\n" in s:
-        pad = " " * indent
-        return "|-\n" + "\n".join(pad + line if line else "" for line in s.split("\n"))
+        return "|-\n" + "\n".join(" " * indent + line if line else "" for line in s.split("\n"))
     if s and set(s) <= PLAIN_OK and not s[0] in "-:" and s.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "~"):
         try:
             float(s)
@@ -507,9 +506,7 @@ def emit(profile, window_scale=1):
             for i, key in enumerate(keys):
                 lead = "        " if i else "      - "
                 if isinstance(r[key], dict):
-                    out.append(f"{lead}{key}:")
-                    for k, v in r[key].items():
-                        out.append(f"          {k}: {scalar(v, 12)}")
+                    out += [f"{lead}{key}:"] + [f"          {k}: {scalar(v, 12)}" for k, v in r[key].items()]
                 else:
                     out.append(f"{lead}{key}: {scalar(r[key], 10)}")
     return "\n".join(out) + "\n"
