@@ -4,7 +4,8 @@
   2. every dashboard query returns a series, with the variables at `.*` and at pz_service=product_recommendations
   3. the drills of tests/e2e/drills.json, all at once on their own services: fired in Prometheus, shown in the
      overview's alert table, delivered to the right receiver with the right labels; inhibited alerts fired,
-     suppressed in Alertmanager by their source and not delivered; then each drill is cleared
+     suppressed in Alertmanager by their source and not delivered; then each drill is cleared. The panels
+     that were only their `or on() vector(0)` fallback while healthy (failures, alerts) show the drills' data
   4. every alert of step 3 resolves in Prometheus, and every delivered one arrives again as resolved
   5. nothing else was delivered, nothing ever fired for the healthy services, no probe was refused as TD
      would refuse it, inhibited alerts never arrived while their source fired, nor at the pager after it
@@ -197,6 +198,8 @@ def run_drills(env, res, drills, baseline, timeout, severities, queries):
     table = [q for q in firing if "sum by" in q["expr"]]
     stat = [q for q in firing if q["expr"].startswith("count(")]
     stat_max, active = 0.0, set()
+    # The panels that only had their `or on() vector(0)` while healthy (failures, alerts) show the drills
+    quiet, shown = [q for q in queries if q.get("fallback") and q["vars"] == "all=.*"], set()
     post = lambda: env.scenario(dict(baseline, faults=[f for d in drills if d["name"] in active for f in d["faults"]]))  # noqa: E731
     for d in drills:
         d["expects"] = ([Expect(d, s, "arrive", severities) for s in d.get("arrive", [])]
@@ -213,6 +216,7 @@ def run_drills(env, res, drills, baseline, timeout, severities, queries):
         by_fp = {a.get("fingerprint"): a.get("labels", {}) for a in am}
         rows = [x["metric"] for q in table for x in (env.query(q["expr"])[0] or [])]
         stat_max = max([stat_max] + [env.value(q["expr"]) or 0.0 for q in stat])
+        shown |= {i for i, q in enumerate(quiet) if i not in shown and env.query(q["expr"][:-len(FALLBACK)])[0]}
         now = time.time()
         for d in [d for d in drills if d["status"] == "running"]:
             for e in d["expects"]:
@@ -248,6 +252,9 @@ def run_drills(env, res, drills, baseline, timeout, severities, queries):
         time.sleep(POLL)
     env.scenario(baseline)
     n_arrive = len({(e.alertname, e.want["pz_service"]) for d in drills for e in d["expects"] if e.kind == "arrive"})
+    for i, q in enumerate(quiet):
+        res.check(i in shown, "dashboard %s / %s [%s] showed the drills' data, not only its fallback"
+                  % (q["dashboard"], q["panel"], q["refId"]), "expr: " + q["expr"])
     if stat:
         res.check(stat_max >= n_arrive, "the overview's 'Firing TdPz alerts' stat counted the drills' alerts",
                   "max %d during the drills, %d alert names x services expected at least" % (stat_max, n_arrive))
@@ -338,9 +345,12 @@ def check_payloads(env, res, drills):
         b["dedup_key"] for b in pd if b["event_action"] == "resolve"}
     res.check(not left, "every PagerDuty trigger was resolved under its dedup_key", " ".join(left))
     for d, e in [(d, e) for d in drills for e in d["expects"] if e.kind == "arrive" and e.arrived_at]:
-        bodies = lambda s: [n["rec"]["body"] for n in notes if n["status"] == s and n["receiver"] == e.receiver  # noqa: E731
-                            and matches(n["labels"], e.want)] or [{}]
-        fired, done = bodies("firing")[0], bodies("resolved")[-1]  # the first alert, the group's resolved message
+        bodies = lambda s, want: [n["rec"]["body"] for n in notes if n["status"] == s  # noqa: E731
+                                  and n["receiver"] == e.receiver and matches(n["labels"], want)] or [{}]
+        # the first message with the alert, and its group's last (group_by has no probe: a persona resolved
+        # while another still fails is listed in a [FIRING] message, the group's end is [RESOLVED])
+        group = {k: v for k, v in e.want.items() if k != "probe"}
+        fired, done = bodies("firing", e.want)[0], bodies("resolved", group)[-1]
         title = lambda t: t.startswith("[FIRING:") and all(x in t for x in e.want.values())  # noqa: E731
         page = env.u["exporter"] + "/target?id=" + urllib.parse.quote("probe/%s/%s/%s" % (
             d["parent_segment"], d["service"], e.want.get("probe", "")), safe="")

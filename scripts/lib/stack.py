@@ -266,7 +266,7 @@ def main():
     print(f"\n  Prometheus {u['prometheus']}/alerts   Alertmanager {u['alertmanager']}/#/alerts   exporter "
           f"{u['exporter']}/   simulator {u['simulator']}/_sim/stats\n  PagerDuty and Slack fakes {u['fakes']} -> "
           f"{st.notes_log} (each notification printed below)\n  drills, from another terminal: scripts/stack.sh "
-          f"--drill revoked_key|wrong_section|outage|slow|all|revoked_all|clear\n  Grafana: import dashboards/*.json with a Prometheus data "
+          f"--drill revoked_key|wrong_section|outage|slow|rate_limited|all|revoked_all|clear\n  Grafana: import dashboards/*.json with a Prometheus data "
           f"source at {u['prometheus']}. Ctrl-C stops it all.\n", flush=True)
     if a.drill:
         drill(u["simulator"], a.drill)
