@@ -405,6 +405,15 @@ def final_checks(env, res, drills, ran_all):
         res.summary.append((ok, "notifications: %d received, %d unexpected" % (len(notes), len(unexpected))))
     r, err = env.query('count by (alertname, pz_service) (count_over_time(ALERTS{pz_service=~"%s"}[1h]))'
                        % "|".join(CONTROL_SERVICES))
+    # A stall of the whole machine (Prometheus missing its own 2 s scrapes too) makes every job skip runs, and
+    # TdPzScheduleSkipping say so for every service: that is the exporter telling the truth, not a drill leaking.
+    ups, _ = env.query('up{job="td-pz-exporter"}[1h]')
+    times = sorted(float(t) for x in ups or [] for t, _ in x["values"])
+    stall = max([b - a for a, b in zip(times, times[1:])] or [0.0])
+    if r and stall > 6 and all(x["metric"]["alertname"] == "TdPzScheduleSkipping" for x in r):
+        say("  the machine stalled: no scrape for %.0f s; TdPzScheduleSkipping for %s is that stall's" % (
+            stall, ", ".join(x["metric"]["pz_service"] for x in r)))
+        r = []
     ok = res.check(err is None and not r, "no alert ever fired or was pending for the healthy services (%s)"
                    % ", ".join(CONTROL_SERVICES), err or "; ".join(fmt(x["metric"]) for x in (r or [])))
     res.summary.append((ok, "control services: %s" % ("no alert ever pending or firing" if ok else "ALERTS found")))
