@@ -3,7 +3,8 @@
 //! At thousands of services these families are nearly all of `/metrics`. In the `prometheus`
 //! crate each series carries its label pairs per child and two histogram shards, and `gather()`
 //! copies all of them per scrape; here a service is one struct of plain numbers behind its own
-//! mutex, and a render walks it once per family (sizes: docs/performance.md). Removing a service is removing its entry: nothing can be left behind.
+//! mutex, and a render walks it once per family (sizes: docs/performance.md). Removing a service
+//! is removing its entry: nothing can be left behind.
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
